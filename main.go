@@ -1,0 +1,45 @@
+// Command intent-mapper is both halves of intent-mapper: `intent-mapper manager` (the
+// default) runs the operator; `intent-mapper agent` runs the node agent.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `intent-mapper learns which workload calls which from real traffic.
+
+Usage:
+  intent-mapper [manager] [flags]   run the operator (the default)
+  intent-mapper agent [flags]       run the node agent
+
+Run "intent-mapper COMMAND -h" for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	command := "manager"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		command, args = args[0], args[1:]
+	}
+	switch command {
+	case "manager":
+		return runManager(args)
+	case "agent":
+		return runAgent(args)
+	case "help":
+		fmt.Print(usage)
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "unknown command %q\n\n%s", command, usage)
+		return 2
+	}
+}
+
+func runAgent([]string) int {
+	fmt.Fprintln(os.Stderr, "intent-mapper agent: the node agent is not built yet")
+	return 1
+}
