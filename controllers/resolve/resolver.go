@@ -1,0 +1,297 @@
+package resolve
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	reportv1 "github.com/intent-mapper/intent-mapper/api/report/v1"
+	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
+)
+
+// Call is one resolved observation: a client workload calling a server.
+type Call struct {
+	Client Workload
+	// Server is the server workload; for an internet call its Namespace is empty and
+	// its Name is the domain (or the IP when no name was seen).
+	Server  Workload
+	Type    discoveryv1alpha1.CallType
+	Service string // the Service the client went through, if any
+	Port    uint16
+	Domain  string // internet calls: the name the client resolved
+	IP      string // internet calls with no name
+	Method  string
+	Path    string
+	Time    time.Time
+	// History marks an observation known only to have happened before Time.
+	History bool
+}
+
+// Reasons an observation is not attributed, as counted in intentmapper_unresolved_total.
+const (
+	UnknownClient     = "unknown-client"
+	HostNetworkClient = "host-network-client"
+	ForeignClient     = "client-on-other-node"
+	UnknownServer     = "unknown-server"
+	HostNetworkServer = "host-network-server"
+	UnknownWorkload   = "unknown-workload"
+	ProxyMismatch     = "proxy-not-the-reported-workload"
+	UnknownProxy      = "unknown-proxy"
+)
+
+var unresolvedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "intentmapper_unresolved_total",
+	Help: "Observations not attributed to a workload, by reason.",
+}, []string{"reason"})
+
+func init() { metrics.Registry.MustRegister(unresolvedTotal) }
+
+// Options tune the resolver.
+type Options struct {
+	ClusterDomain string
+	TombstoneTTL  time.Duration
+	MaxTombstones int
+	DNSPerClient  int
+	DNSClients    int
+}
+
+// DefaultOptions are the resolver's defaults.
+func DefaultOptions() Options {
+	return Options{ClusterDomain: "cluster.local", TombstoneTTL: 10 * time.Minute, MaxTombstones: 100_000, DNSPerClient: 4096, DNSClients: 100_000}
+}
+
+// Resolver attributes report observations to workloads.
+type Resolver struct {
+	opts     Options
+	pods     *podIndex
+	services *serviceIndex
+	dns      *dnsNames
+}
+
+// New returns a Resolver that walks owners with owners.
+func New(owners OwnerLookup, opts Options) *Resolver {
+	return &Resolver{
+		opts:     opts,
+		pods:     newPodIndex(owners, opts.TombstoneTTL, opts.MaxTombstones),
+		services: newServiceIndex(),
+		dns:      newDNSNames(opts.DNSPerClient, opts.DNSClients),
+	}
+}
+
+// PodChanged records a pod's current state; PodDeleted records that it is gone.
+func (r *Resolver) PodChanged(ctx context.Context, pod *corev1.Pod, now time.Time) {
+	r.pods.upsert(ctx, pod, now)
+}
+
+// PodDeleted keeps the pod as a tombstone from now on.
+func (r *Resolver) PodDeleted(pod *corev1.Pod, now time.Time) { r.pods.end(pod.UID, now) }
+
+// ServiceChanged records a Service; ServiceDeleted forgets it.
+func (r *Resolver) ServiceChanged(svc *corev1.Service) { r.services.upsert(svc) }
+
+// ServiceDeleted forgets a Service.
+func (r *Resolver) ServiceDeleted(namespace, name string) { r.services.remove(namespace, name) }
+
+// WorkloadAt returns the workload of the pod that held ip at t, as the resolver knows it.
+func (r *Resolver) WorkloadAt(ip netip.Addr, t time.Time) (Workload, bool) {
+	if pod := r.pods.at(ip.Unmap(), t); pod != nil {
+		return pod.workload, true
+	}
+	return Workload{}, false
+}
+
+// Prune forgets tombstones past their time.
+func (r *Resolver) Prune(now time.Time) { r.pods.prune(now) }
+
+// Resolve attributes every observation of a report and hands each call to emit.
+// DNS answers come first: they name the IPs the connections go to.
+func (r *Resolver) Resolve(rep *reportv1.Report, emit func(Call)) {
+	for i := range rep.DNS {
+		a := &rep.DNS[i]
+		r.dns.record(a.Client.Unmap(), a.Name, a.IPs, a.TTL, a.Time)
+	}
+	for i := range rep.Connections {
+		r.connection(rep.Node, &rep.Connections[i], emit)
+	}
+	for i := range rep.HTTP {
+		r.http(rep.Node, &rep.HTTP[i], emit)
+	}
+	for i := range rep.Mesh {
+		r.mesh(rep.Node, &rep.Mesh[i], emit)
+	}
+}
+
+func unresolved(reason string) { unresolvedTotal.WithLabelValues(reason).Inc() }
+
+// client finds the pod behind a client IP. A client must run on the reporting node:
+// an agent sees only its own node's sockets, so anything else is a forgery or a bug.
+func (r *Resolver) client(node string, ip netip.Addr, t time.Time) (*podRecord, bool) {
+	pod := r.pods.at(ip, t)
+	switch {
+	case pod == nil:
+		if _, shared := r.pods.hostNetworkServer(ip, 0, t); shared {
+			unresolved(HostNetworkClient)
+		} else {
+			unresolved(UnknownClient)
+		}
+		return nil, false
+	case pod.node != node:
+		unresolved(ForeignClient)
+		return nil, false
+	}
+	return pod, true
+}
+
+func (r *Resolver) connection(node string, c *reportv1.Connection, emit func(Call)) {
+	client, ok := r.client(node, c.Client.Unmap(), c.Time)
+	if !ok {
+		return
+	}
+	base := Call{Client: client.workload, Type: discoveryv1alpha1.CallTCP, Port: c.Port, Time: c.Time}
+	server := c.Server.Unmap()
+
+	if ns, name, ok := r.services.byClusterIP(server); ok {
+		r.viaService(base, ns, name, emit)
+		return
+	}
+	name, named := r.dns.lookup(c.Client.Unmap(), server, c.Time)
+	if pod := r.pods.at(server, c.Time); pod != nil {
+		call := base
+		call.Server = pod.workload
+		if named && inCluster(name, r.opts.ClusterDomain) {
+			if ns, svc, ok := serviceName(name, client.namespace, r.opts.ClusterDomain); ok && ns == pod.namespace {
+				call.Service = svc
+			}
+		}
+		emit(call)
+		return
+	}
+	if pod, shared := r.pods.hostNetworkServer(server, c.Port, c.Time); pod != nil {
+		call := base
+		call.Server = pod.workload
+		emit(call)
+		return
+	} else if shared {
+		unresolved(HostNetworkServer)
+		return
+	}
+	switch {
+	case named && inCluster(name, r.opts.ClusterDomain):
+		if ns, svc, ok := serviceName(name, client.namespace, r.opts.ClusterDomain); ok {
+			r.viaService(base, ns, svc, emit)
+			return
+		}
+		unresolved(UnknownServer)
+	case named:
+		call := base
+		call.Type, call.Server, call.Domain = discoveryv1alpha1.CallInternet, Workload{Name: name}, name
+		emit(call)
+	case isPublic(server):
+		call := base
+		call.Type, call.Server, call.IP = discoveryv1alpha1.CallInternet, Workload{Name: server.String()}, server.String()
+		emit(call)
+	default:
+		unresolved(UnknownServer)
+	}
+}
+
+// viaService emits a call to each workload behind a Service, naming the Service; a
+// Service that selects no pods is itself the server.
+func (r *Resolver) viaService(base Call, namespace, name string, emit func(Call)) {
+	found, backends := r.services.backends(r.pods, namespace, name)
+	if !found {
+		unresolved(UnknownServer)
+		return
+	}
+	base.Service = name
+	if len(backends) == 0 {
+		base.Server = Workload{Namespace: namespace, Name: name}
+		emit(base)
+		return
+	}
+	for _, w := range backends {
+		call := base
+		call.Server = w
+		emit(call)
+	}
+}
+
+// proxy checks that the scraped proxy is a pod on the reporting node; when it speaks
+// for one side of a call (sidecars do), that side must be the proxy's own workload.
+func (r *Resolver) proxy(node string, ip netip.Addr, t time.Time, speaksFor *reportv1.Workload) bool {
+	pod := r.pods.at(ip.Unmap(), t)
+	switch {
+	case pod == nil || pod.node != node:
+		unresolved(UnknownProxy)
+		return false
+	case speaksFor != nil && (pod.workload.Namespace != speaksFor.Namespace || pod.workload.Name != speaksFor.Name):
+		unresolved(ProxyMismatch)
+		return false
+	}
+	return true
+}
+
+// workload finds a workload that Istio's labels name among the known pods.
+func (r *Resolver) workload(w reportv1.Workload) (Workload, bool) {
+	found, ok := r.pods.hasWorkload(w.Namespace, w.Name)
+	if !ok {
+		unresolved(UnknownWorkload)
+	}
+	return found, ok
+}
+
+func (r *Resolver) http(node string, c *reportv1.HTTPCall, emit func(Call)) {
+	var speaksFor *reportv1.Workload
+	switch c.Reporter {
+	case reportv1.ReporterSource:
+		speaksFor = &c.Source
+	case reportv1.ReporterDestination:
+		speaksFor = &c.Destination
+	}
+	if !r.proxy(node, c.Proxy, c.Time, speaksFor) {
+		return
+	}
+	client, ok := r.workload(c.Source)
+	if !ok {
+		return
+	}
+	server, ok := r.workload(c.Destination)
+	if !ok {
+		return
+	}
+	call := Call{Client: client, Server: server, Type: discoveryv1alpha1.CallHTTP, Port: c.Port,
+		Method: c.Method, Path: c.Path, Time: c.Time, History: c.History}
+	if ns, svc, ok := serviceName(c.DestinationService, "", r.opts.ClusterDomain); ok && ns == server.Namespace {
+		call.Service = svc
+	}
+	emit(call)
+}
+
+func (r *Resolver) mesh(node string, c *reportv1.MeshCall, emit func(Call)) {
+	if !r.proxy(node, c.Proxy, c.Time, nil) {
+		return
+	}
+	client, ok := r.workload(c.Source)
+	if !ok {
+		return
+	}
+	server, ok := r.workload(c.Destination)
+	if !ok {
+		return
+	}
+	call := Call{Client: client, Server: server, Type: discoveryv1alpha1.CallTCP, Time: c.Time, History: c.History}
+	if ns, svc, ok := serviceName(c.DestinationService, "", r.opts.ClusterDomain); ok && ns == server.Namespace {
+		call.Service = svc
+	}
+	emit(call)
+}
+
+// isPublic tells an address on the internet from private, loopback and link-local ones,
+// which, unknown to the cluster, cannot be named honestly.
+func isPublic(ip netip.Addr) bool {
+	return ip.IsGlobalUnicast() && !ip.IsPrivate()
+}
