@@ -1,0 +1,177 @@
+package pending
+
+import (
+	"strings"
+	"time"
+
+	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
+	"github.com/intent-mapper/intent-mapper/controllers/paths"
+	"github.com/intent-mapper/intent-mapper/controllers/resolve"
+)
+
+// maxPendingPaths bounds the distinct paths held per call between two writes; the
+// per-object cap applied at merge time is lower or equal.
+const maxPendingPaths = 1000
+
+// Batch is one client's pending calls, keyed by server.
+type Batch struct {
+	kind   discoveryv1alpha1.WorkloadKind
+	calls  map[serverKey]*pendingCall
+	oldest time.Time // oldest observation, for the observation-to-write delay
+	taken  time.Time
+}
+
+type serverKey struct{ namespace, name string }
+
+type pendingCall struct {
+	kind      discoveryv1alpha1.WorkloadKind
+	typ       discoveryv1alpha1.CallType
+	services  set[string]
+	ports     set[int32]
+	paths     map[string]*pendingPath
+	truncated bool
+	domains   set[string]
+	ips       set[string]
+	first     time.Time // zero when only history was seen
+	last      time.Time
+}
+
+type pendingPath struct {
+	methods set[string]
+	last    time.Time // zero when only history was seen
+}
+
+type set[T comparable] map[T]struct{}
+
+func (s *set[T]) add(v T) {
+	if *s == nil {
+		*s = set[T]{}
+	}
+	(*s)[v] = struct{}{}
+}
+
+func newBatch(kind discoveryv1alpha1.WorkloadKind) *Batch {
+	return &Batch{kind: kind, calls: map[serverKey]*pendingCall{}}
+}
+
+// Len is the number of servers in the batch.
+func (b *Batch) Len() int { return len(b.calls) }
+
+// Oldest is the time of the oldest observation in the batch.
+func (b *Batch) Oldest() time.Time { return b.oldest }
+
+func (b *Batch) add(c resolve.Call) {
+	key := serverKey{c.Server.Namespace, c.Server.Name}
+	p := b.calls[key]
+	if p == nil {
+		p = &pendingCall{kind: c.Server.Kind, typ: c.Type}
+		b.calls[key] = p
+	}
+	if rank(c.Type) > rank(p.typ) {
+		p.typ = c.Type
+	}
+	if c.Service != "" {
+		p.services.add(c.Service)
+	}
+	if c.Port != 0 {
+		p.ports.add(int32(c.Port))
+	}
+	if c.Domain != "" {
+		p.domains.add(c.Domain)
+	}
+	if c.IP != "" {
+		p.ips.add(c.IP)
+	}
+	seen := c.Time
+	if c.History {
+		seen = time.Time{}
+	}
+	if c.Path != "" || c.Method != "" {
+		p.addPath(paths.Normalize(c.Path), strings.ToUpper(c.Method), seen)
+	}
+	p.first = earliest(p.first, seen)
+	p.last = latest(p.last, seen)
+	if b.oldest.IsZero() || c.Time.Before(b.oldest) {
+		b.oldest = c.Time
+	}
+}
+
+// addPath records a method on a path seen at a time (zero: only known from history).
+func (p *pendingCall) addPath(path, method string, seen time.Time) {
+	pp := p.paths[path]
+	if pp == nil {
+		if len(p.paths) >= maxPendingPaths {
+			p.truncated = true
+			return
+		}
+		if p.paths == nil {
+			p.paths = map[string]*pendingPath{}
+		}
+		pp = &pendingPath{}
+		p.paths[path] = pp
+	}
+	if method != "" {
+		pp.methods.add(method)
+	}
+	pp.last = latest(pp.last, seen)
+}
+
+// absorb merges another batch of the same client into b.
+func (b *Batch) absorb(o *Batch) {
+	for key, oc := range o.calls {
+		p := b.calls[key]
+		if p == nil {
+			b.calls[key] = oc
+			continue
+		}
+		if rank(oc.typ) > rank(p.typ) {
+			p.typ = oc.typ
+		}
+		for v := range oc.services {
+			p.services.add(v)
+		}
+		for v := range oc.ports {
+			p.ports.add(v)
+		}
+		for v := range oc.domains {
+			p.domains.add(v)
+		}
+		for v := range oc.ips {
+			p.ips.add(v)
+		}
+		for path, op := range oc.paths {
+			p.addPath(path, "", op.last)
+			for m := range op.methods {
+				p.addPath(path, m, op.last)
+			}
+		}
+		p.truncated = p.truncated || oc.truncated
+		p.first = earliest(p.first, oc.first)
+		p.last = latest(p.last, oc.last)
+	}
+	if b.oldest.IsZero() || (!o.oldest.IsZero() && o.oldest.Before(b.oldest)) {
+		b.oldest = o.oldest
+	}
+}
+
+// rank orders call types so that the more detailed one wins for the same server.
+func rank(t discoveryv1alpha1.CallType) int {
+	if t == discoveryv1alpha1.CallTCP {
+		return 0
+	}
+	return 1
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

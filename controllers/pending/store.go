@@ -1,0 +1,178 @@
+// Package pending holds resolved calls that are not yet written to their client's
+// DiscoveredIntents, and merges them into status when the reconciler writes.
+package pending
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
+	"github.com/intent-mapper/intent-mapper/controllers/resolve"
+)
+
+// Key names a client's DiscoveredIntents: its namespace and workload name.
+type Key struct{ Namespace, Name string }
+
+// resetMemory is how long a deletion is remembered: reports older than the deletion
+// that arrive within it are dropped (agents retry for less than this).
+const resetMemory = 24 * time.Hour
+
+var (
+	pendingCalls = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "intentmapper_pending_clients",
+		Help: "Clients with observations not yet written.",
+	})
+	droppedAfterReset = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "intentmapper_observations_before_reset_total",
+		Help: "Observations dropped because they predate their DiscoveredIntents' deletion.",
+	})
+)
+
+func init() { metrics.Registry.MustRegister(pendingCalls, droppedAfterReset) }
+
+// Store is the set of pending calls per client. It is safe for concurrent use.
+type Store struct {
+	mu      sync.Mutex
+	batches map[Key]*Batch
+	resets  map[Key]time.Time // deletion times: older observations are dropped
+	written map[Key]time.Time // last write, for coalescing
+	known   map[Key]bool      // clients whose object the reconciler has seen
+	notify  func(Key)
+}
+
+// NewStore returns an empty store that calls notify (outside its lock) when a client
+// gets its first pending call since the last Take.
+func NewStore(notify func(Key)) *Store {
+	return &Store{
+		batches: map[Key]*Batch{}, resets: map[Key]time.Time{},
+		written: map[Key]time.Time{}, known: map[Key]bool{}, notify: notify,
+	}
+}
+
+// Add records a resolved call for its client.
+func (s *Store) Add(c resolve.Call) {
+	key := Key{Namespace: c.Client.Namespace, Name: c.Client.Name}
+	s.mu.Lock()
+	if reset, ok := s.resets[key]; ok && c.Time.Before(reset) {
+		s.mu.Unlock()
+		droppedAfterReset.Inc()
+		return
+	}
+	b := s.batches[key]
+	fresh := b == nil
+	if fresh {
+		b = newBatch(c.Client.Kind)
+		s.batches[key] = b
+		pendingCalls.Set(float64(len(s.batches)))
+	}
+	b.add(c)
+	s.mu.Unlock()
+	if fresh && s.notify != nil {
+		s.notify(key)
+	}
+}
+
+// Take removes and returns a client's pending calls, or nil.
+func (s *Store) Take(key Key, now time.Time) *Batch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.batches[key]
+	if b != nil {
+		b.taken = now
+	}
+	delete(s.batches, key)
+	pendingCalls.Set(float64(len(s.batches)))
+	return b
+}
+
+// Restore puts back calls that could not be written, unless the client was reset since.
+func (s *Store) Restore(key Key, b *Batch) {
+	if b == nil {
+		return
+	}
+	s.mu.Lock()
+	if reset, ok := s.resets[key]; ok && b.taken.Before(reset) {
+		s.mu.Unlock()
+		return
+	}
+	cur := s.batches[key]
+	fresh := cur == nil
+	if fresh {
+		s.batches[key] = b
+	} else {
+		cur.absorb(b)
+	}
+	pendingCalls.Set(float64(len(s.batches)))
+	s.mu.Unlock()
+	if s.notify != nil {
+		s.notify(key)
+	}
+}
+
+// Pending reports whether a client has calls waiting.
+func (s *Store) Pending(key Key) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.batches[key] != nil
+}
+
+// Kind returns the workload kind of a client's pending calls.
+func (s *Store) Kind(key Key) (discoveryv1alpha1.WorkloadKind, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b := s.batches[key]; b != nil {
+		return b.kind, true
+	}
+	return "", false
+}
+
+// Seen records that the client's object exists.
+func (s *Store) Seen(key Key) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.known[key] = true
+}
+
+// Gone is called when the client's object is not found. If it existed, it was
+// deleted: pending calls are dropped, and older observations will be. It reports
+// whether the object had existed.
+func (s *Store) Gone(key Key, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.known[key] {
+		return false
+	}
+	delete(s.known, key)
+	delete(s.batches, key)
+	delete(s.written, key)
+	s.resets[key] = now
+	for k, t := range s.resets {
+		if now.Sub(t) > resetMemory {
+			delete(s.resets, k)
+		}
+	}
+	pendingCalls.Set(float64(len(s.batches)))
+	return true
+}
+
+// Wait returns how long a client must wait before its next write, so that each
+// object is written at most once per flush interval.
+func (s *Store) Wait(key Key, now time.Time, flush time.Duration) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last, ok := s.written[key]
+	if !ok {
+		return 0
+	}
+	return max(0, flush-now.Sub(last))
+}
+
+// Written records a write of the client's object.
+func (s *Store) Written(key Key, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.written[key] = now
+}
