@@ -10,6 +10,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -30,15 +31,35 @@ type managerOptions struct {
 	metricsAddr string
 	probeAddr   string
 	leaderElect bool
+	dataPath    controllers.DataPathOptions
 	zap         zap.Options
 }
 
 func parseManagerFlags(args []string) (managerOptions, error) {
-	var o managerOptions
+	o := managerOptions{dataPath: controllers.DefaultDataPathOptions()}
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		o.dataPath.Namespace = ns
+	}
+	d := &o.dataPath
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address the Prometheus metrics endpoint binds to; 0 turns it off")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address the health and readiness probes bind to")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader, so that only one manager writes at a time")
+	fs.StringVar(&d.Namespace, "namespace", d.Namespace, "namespace the manager runs in (env POD_NAMESPACE)")
+	fs.StringVar(&d.IngestAddr, "ingest-bind-address", d.IngestAddr, "address agents' reports are served on (TLS)")
+	fs.StringVar(&d.IngestService, "ingest-service", d.IngestService, "name of the ingest Service, for the self-signed certificate's DNS names")
+	fs.StringVar(&d.TLSCertFile, "tls-cert-file", "", "serving certificate for reports; a self-signed one is kept when empty")
+	fs.StringVar(&d.TLSKeyFile, "tls-key-file", "", "key of --tls-cert-file")
+	fs.StringVar(&d.CertSecret, "tls-secret", d.CertSecret, "Secret holding the self-signed CA and serving certificate")
+	fs.StringVar(&d.CAConfigMap, "ca-configmap", d.CAConfigMap, "ConfigMap the CA is published in, for agents")
+	fs.StringVar(&d.AgentServiceAccount, "agent-service-account", d.AgentServiceAccount, "namespace/name of the only ServiceAccount allowed to report")
+	fs.Int64Var(&d.MaxReportBytes, "max-report-bytes", d.MaxReportBytes, "largest report accepted, after decompression")
+	fs.DurationVar(&d.Flush, "flush-interval", d.Flush, "shortest time between two writes of one DiscoveredIntents")
+	fs.DurationVar(&d.Merge.Step, "last-seen-step", d.Merge.Step, "step in which lastSeen moves")
+	fs.IntVar(&d.Merge.MaxPaths, "max-paths-per-call", d.Merge.MaxPaths, "HTTP paths listed per call before it is marked truncated")
+	fs.DurationVar(&d.Merge.Retention, "retention", 0, "drop calls not seen for this long; 0 keeps them")
+	fs.StringVar(&d.Resolve.ClusterDomain, "cluster-domain", d.Resolve.ClusterDomain, "the cluster's DNS domain")
+	fs.DurationVar(&d.Resolve.TombstoneTTL, "tombstone-ttl", d.Resolve.TombstoneTTL, "how long a deleted pod's IP is still attributed to it, for late reports")
 	o.zap.BindFlags(fs)
 	return o, fs.Parse(args)
 }
@@ -66,12 +87,15 @@ func startManager(o managerOptions) error {
 		HealthProbeBindAddress: o.probeAddr,
 		LeaderElection:         o.leaderElect,
 		LeaderElectionID:       "intent-mapper.intentmapper.io",
+		// Objects are cached without managedFields: the resolver never reads them.
+		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	if err := (&controllers.DiscoveredIntentsReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the DiscoveredIntents controller: %w", err)
+	ctx := ctrl.SetupSignalHandler()
+	if _, err := controllers.SetupDataPath(ctx, mgr, o.dataPath); err != nil {
+		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
@@ -79,5 +103,5 @@ func startManager(o managerOptions) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	return mgr.Start(ctrl.SetupSignalHandler())
+	return mgr.Start(ctx)
 }

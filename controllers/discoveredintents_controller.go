@@ -4,51 +4,132 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
+	"github.com/intent-mapper/intent-mapper/controllers/pending"
 )
 
-// DiscoveredIntentsReconciler keeps each DiscoveredIntents' status in shape: calls in
-// canonical order, the summary behind the printer columns, Ready and observedGeneration.
+var (
+	writesTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "intentmapper_status_writes_total",
+		Help: "DiscoveredIntents status writes.",
+	})
+	createsTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "intentmapper_objects_created_total",
+		Help: "DiscoveredIntents created for newly seen clients.",
+	})
+	conflictsTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "intentmapper_status_write_conflicts_total",
+		Help: "DiscoveredIntents status writes refused for a conflict; their calls are kept and retried.",
+	})
+	writeDelay = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "intentmapper_observation_write_delay_seconds",
+		Help:    "Time from the oldest observation in a write to the write.",
+		Buckets: prometheus.ExponentialBuckets(0.5, 2, 12),
+	})
+)
+
+func init() { metrics.Registry.MustRegister(writesTotal, createsTotal, conflictsTotal, writeDelay) }
+
+// DiscoveredIntentsReconciler materialises each client's DiscoveredIntents: it creates
+// the object when a client is first seen, merges pending calls into status at most
+// once per flush interval, and keeps the summary, Ready and observedGeneration.
 type DiscoveredIntentsReconciler struct {
 	client.Client
+	Pending *pending.Store
+	// Events carries the clients that have new pending calls.
+	Events <-chan event.GenericEvent
+	Merge  pending.MergeOptions
+	Flush  time.Duration
+	Now    func() time.Time
 }
 
 // +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=discoveredintents,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=discoveredintents/status,verbs=get;update;patch
 
-// Reconcile brings one DiscoveredIntents' status up to date and writes it at most once.
+// Reconcile brings one DiscoveredIntents up to date and writes its status at most once.
 func (r *DiscoveredIntentsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
+	key := pending.Key{Namespace: req.Namespace, Name: req.Name}
+	now := r.Now()
 	di := &discoveryv1alpha1.DiscoveredIntents{}
 	if err := r.Get(ctx, req.NamespacedName, di); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, err
+		}
+		if r.Pending.Gone(key, now) {
+			return ctrl.Result{}, nil // deleted: a reset, pending calls dropped
+		}
+		return ctrl.Result{}, r.create(ctx, key)
 	}
 	if !di.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
+	r.Pending.Seen(key)
 
+	result, batch := r.takePending(key, now)
 	before := di.DeepCopy()
 	defer func() {
-		if err := r.patchStatus(ctx, before, di); err != nil {
+		if err := r.patchStatus(ctx, before, di, batch, now); err != nil {
+			r.Pending.Restore(key, batch)
 			reterr = kerrors.NewAggregate([]error{reterr, err})
 		}
 	}()
 
-	reconcileOrder(di)
+	reconcileCalls(di, batch, r.Merge, now)
 	reconcileSummary(di)
 	reconcileReady(di)
-	return ctrl.Result{}, nil
+	return result, nil
 }
 
-// reconcileOrder sorts calls so the object diffs only when something real changed.
-func reconcileOrder(di *discoveryv1alpha1.DiscoveredIntents) {
+// takePending takes the client's pending calls, unless the client was written less
+// than a flush interval ago: then it asks to come back when the interval is over.
+func (r *DiscoveredIntentsReconciler) takePending(key pending.Key, now time.Time) (ctrl.Result, *pending.Batch) {
+	var result ctrl.Result
+	if r.Merge.Retention > 0 {
+		result.RequeueAfter = max(min(r.Merge.Retention/4, time.Hour), r.Flush)
+	}
+	if wait := r.Pending.Wait(key, now, r.Flush); wait > 0 && r.Pending.Pending(key) {
+		result.RequeueAfter = wait
+		return result, nil
+	}
+	return result, r.Pending.Take(key, now)
+}
+
+// create makes the object of a client seen for the first time (or again after a reset).
+func (r *DiscoveredIntentsReconciler) create(ctx context.Context, key pending.Key) error {
+	kind, ok := r.Pending.Kind(key)
+	if !ok {
+		return nil
+	}
+	di := &discoveryv1alpha1.DiscoveredIntents{
+		ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace},
+		Spec:       discoveryv1alpha1.DiscoveredIntentsSpec{Workload: discoveryv1alpha1.WorkloadRef{Name: key.Name, Kind: kind}},
+	}
+	if err := r.Create(ctx, di); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating DiscoveredIntents %s/%s: %w", key.Namespace, key.Name, err)
+	}
+	createsTotal.Inc()
+	r.Pending.Seen(key)
+	return nil // the create event brings the object back to merge its calls
+}
+
+// reconcileCalls merges pending calls into status, applies retention, and sorts.
+func reconcileCalls(di *discoveryv1alpha1.DiscoveredIntents, batch *pending.Batch, opts pending.MergeOptions, now time.Time) {
+	batch.MergeInto(&di.Status, opts, now)
 	di.Status.Sort()
 }
 
@@ -71,18 +152,30 @@ func reconcileReady(di *discoveryv1alpha1.DiscoveredIntents) {
 
 // patchStatus writes status once, only when it changed, failing on a concurrent write
 // so that nothing another writer recorded is overwritten.
-func (r *DiscoveredIntentsReconciler) patchStatus(ctx context.Context, before, after *discoveryv1alpha1.DiscoveredIntents) error {
+func (r *DiscoveredIntentsReconciler) patchStatus(ctx context.Context, before, after *discoveryv1alpha1.DiscoveredIntents, batch *pending.Batch, now time.Time) error {
 	if equality.Semantic.DeepEqual(before.Status, after.Status) {
 		return nil
 	}
 	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
-	return r.Status().Patch(ctx, after, patch)
+	if err := r.Status().Patch(ctx, after, patch); err != nil {
+		if apierrors.IsConflict(err) {
+			conflictsTotal.Inc()
+		}
+		return err
+	}
+	writesTotal.Inc()
+	r.Pending.Written(pending.Key{Namespace: after.Namespace, Name: after.Name}, now)
+	if batch != nil {
+		writeDelay.Observe(r.Now().Sub(batch.Oldest()).Seconds())
+	}
+	return nil
 }
 
 // SetupWithManager registers the reconciler with the manager.
 func (r *DiscoveredIntentsReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&discoveryv1alpha1.DiscoveredIntents{}).
+		WatchesRawSource(source.Channel(r.Events, &handler.EnqueueRequestForObject{})).
 		Named("discoveredintents").
 		Complete(r)
 }

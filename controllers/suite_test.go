@@ -2,18 +2,24 @@ package controllers
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -55,23 +61,61 @@ var _ = BeforeSuite(func() {
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:  scheme,
-		Metrics: metricsserver.Options{BindAddress: "0"},
-	})
-	Expect(err).NotTo(HaveOccurred())
-	Expect((&DiscoveredIntentsReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr)).To(Succeed())
-
-	go func() {
-		defer GinkgoRecover()
-		Expect(mgr.Start(ctx)).To(Succeed())
-	}()
+	Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: managerNamespace}})).To(Succeed())
+	startManager()
 })
 
 var _ = AfterSuite(func() {
+	stopManager()
 	cancel()
 	Expect(testEnv.Stop()).To(Succeed())
 })
+
+// The manager under test: the same data path main sets up, with its ingest server on
+// a loopback port and short intervals.
+const (
+	managerNamespace = "intent-mapper-system"
+	agentAccount     = "intent-mapper-agent"
+	ingestHost       = "intent-mapper-ingest.intent-mapper-system.svc"
+	testFlush        = 300 * time.Millisecond
+)
+
+var (
+	ingestAddr  string
+	dataPath    *DataPath
+	stopManager func()
+)
+
+func startManager() {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:     scheme,
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}, // restarted in one process
+	})
+	Expect(err).NotTo(HaveOccurred())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	ingestAddr = ln.Addr().String()
+
+	opts := DefaultDataPathOptions()
+	opts.IngestListener = ln
+	opts.Flush = testFlush
+	opts.AgentServiceAccount = managerNamespace + "/" + agentAccount
+	mgrCtx, mgrCancel := context.WithCancel(ctx)
+	dataPath, err = SetupDataPath(mgrCtx, mgr, opts)
+	Expect(err).NotTo(HaveOccurred())
+
+	done := make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		Expect(mgr.Start(mgrCtx)).To(Succeed())
+	}()
+	stopManager = func() {
+		mgrCancel()
+		Eventually(done).WithTimeout(30 * time.Second).Should(BeClosed())
+	}
+}
 
 // envtestAssets finds the kube-apiserver and etcd that `make envtest-assets` builds,
 // unless KUBEBUILDER_ASSETS already points somewhere.

@@ -1,0 +1,124 @@
+package controllers
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	reportv1 "github.com/intent-mapper/intent-mapper/api/report/v1"
+	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
+	"github.com/intent-mapper/intent-mapper/controllers/certs"
+	"github.com/intent-mapper/intent-mapper/controllers/ingest"
+	"github.com/intent-mapper/intent-mapper/controllers/pending"
+	"github.com/intent-mapper/intent-mapper/controllers/resolve"
+)
+
+// DataPathOptions configure the way from agent reports to DiscoveredIntents.
+type DataPathOptions struct {
+	// Namespace the manager runs in: its certificate Secret and CA ConfigMap live there.
+	Namespace string
+	// IngestAddr is where reports are served, unless IngestListener is set.
+	IngestAddr     string
+	IngestListener net.Listener
+	// IngestService is the ingest Service's name, for the certificate's DNS names.
+	IngestService string
+	// TLSCertFile and TLSKeyFile name a certificate of the user's; when empty, the
+	// manager keeps a self-signed one in CertSecret and publishes its CA in CAConfigMap.
+	TLSCertFile, TLSKeyFile string
+	CertSecret, CAConfigMap string
+	// AgentServiceAccount (namespace/name) is the only identity allowed to report.
+	AgentServiceAccount string
+	MaxReportBytes      int64
+	Flush               time.Duration
+	Merge               pending.MergeOptions
+	Resolve             resolve.Options
+}
+
+// DefaultDataPathOptions are the manager's defaults.
+func DefaultDataPathOptions() DataPathOptions {
+	return DataPathOptions{
+		Namespace:           "intent-mapper-system",
+		IngestAddr:          ":9443",
+		IngestService:       "intent-mapper-ingest",
+		CertSecret:          "intent-mapper-ingest-tls",
+		CAConfigMap:         "intent-mapper-ca",
+		AgentServiceAccount: "intent-mapper-system/intent-mapper-agent",
+		MaxReportBytes:      ingest.DefaultMaxBody,
+		Flush:               5 * time.Second,
+		Merge:               pending.MergeOptions{Step: time.Minute, MaxPaths: 100},
+		Resolve:             resolve.DefaultOptions(),
+	}
+}
+
+// DataPath is the running data path.
+type DataPath struct {
+	Pending  *pending.Store
+	Resolver *resolve.Resolver
+	Ingest   *ingest.Server
+}
+
+// SetupDataPath adds the ingest server, the resolver and the DiscoveredIntents
+// reconciler to the manager.
+func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*DataPath, error) {
+	events := make(chan event.GenericEvent, 1024)
+	store := pending.NewStore(func(k pending.Key) {
+		di := &discoveryv1alpha1.DiscoveredIntents{}
+		di.Name, di.Namespace = k.Name, k.Namespace
+		events <- event.GenericEvent{Object: di}
+	})
+	resolver, err := resolve.NewForManager(ctx, mgr, o.Resolve)
+	if err != nil {
+		return nil, fmt.Errorf("setting up the resolver: %w", err)
+	}
+	getCert, err := certificateSource(mgr, o)
+	if err != nil {
+		return nil, err
+	}
+	server := &ingest.Server{
+		Addr:           o.IngestAddr,
+		Listener:       o.IngestListener,
+		GetCertificate: getCert,
+		Auth:           &ingest.Authenticator{Client: mgr.GetClient(), ServiceAccount: o.AgentServiceAccount, MaxEntries: 4096, Now: time.Now},
+		MaxBody:        o.MaxReportBytes,
+		Sink:           func(rep *reportv1.Report) { resolver.Resolve(rep, store.Add) },
+	}
+	if err := mgr.Add(server); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("ingest", server.Ready); err != nil {
+		return nil, err
+	}
+	reconciler := &DiscoveredIntentsReconciler{
+		Client: mgr.GetClient(), Pending: store, Events: events,
+		Merge: o.Merge, Flush: o.Flush, Now: time.Now,
+	}
+	if err := reconciler.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the DiscoveredIntents controller: %w", err)
+	}
+	return &DataPath{Pending: store, Resolver: resolver, Ingest: server}, nil
+}
+
+// certificateSource serves the user's certificate files, or a self-signed certificate
+// that the manager keeps and renews.
+func certificateSource(mgr ctrl.Manager, o DataPathOptions) (func(*tls.ClientHelloInfo) (*tls.Certificate, error), error) {
+	if o.TLSCertFile != "" || o.TLSKeyFile != "" {
+		files := &certs.Files{CertFile: o.TLSCertFile, KeyFile: o.TLSKeyFile}
+		if _, err := files.GetCertificate(nil); err != nil {
+			return nil, fmt.Errorf("loading the ingest certificate: %w", err)
+		}
+		return files.GetCertificate, nil
+	}
+	svc, ns := o.IngestService, o.Namespace
+	self := &certs.SelfSigned{
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
+		Namespace: ns, SecretName: o.CertSecret, ConfigMapName: o.CAConfigMap,
+		DNSNames:   []string{svc + "." + ns + ".svc", svc + "." + ns + ".svc." + o.Resolve.ClusterDomain, svc + "." + ns, svc},
+		CALifetime: 5 * 365 * 24 * time.Hour, CertLifetime: 90 * 24 * time.Hour, Check: time.Hour,
+	}
+	return self.GetCertificate, mgr.Add(self)
+}
