@@ -39,6 +39,7 @@ type pendingCall struct {
 type pendingPath struct {
 	methods set[string]
 	last    time.Time // zero when only history was seen
+	hits    int       // observations, so the most used paths win a place under the cap
 }
 
 type set[T comparable] map[T]struct{}
@@ -114,6 +115,27 @@ func (p *pendingCall) addPath(path, method string, seen time.Time) {
 		pp.methods.add(method)
 	}
 	pp.last = latest(pp.last, seen)
+	pp.hits++
+}
+
+// absorbPath merges another batch's path into p, within the pending bound.
+func (p *pendingCall) absorbPath(path string, op *pendingPath) {
+	pp := p.paths[path]
+	switch {
+	case pp != nil:
+		for m := range op.methods {
+			pp.methods.add(m)
+		}
+		pp.last = latest(pp.last, op.last)
+		pp.hits += op.hits
+	case len(p.paths) >= maxPendingPaths:
+		p.truncated = true
+	default:
+		if p.paths == nil {
+			p.paths = map[string]*pendingPath{}
+		}
+		p.paths[path] = op
+	}
 }
 
 // absorb merges another batch of the same client into b.
@@ -140,10 +162,7 @@ func (b *Batch) absorb(o *Batch) {
 			p.ips.add(v)
 		}
 		for path, op := range oc.paths {
-			p.addPath(path, "", op.last)
-			for m := range op.methods {
-				p.addPath(path, m, op.last)
-			}
+			p.absorbPath(path, op)
 		}
 		p.truncated = p.truncated || oc.truncated
 		p.first = earliest(p.first, oc.first)

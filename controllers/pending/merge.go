@@ -1,6 +1,7 @@
 package pending
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -76,7 +77,8 @@ func (p *pendingCall) mergeInto(c *discoveryv1alpha1.Call, opts MergeOptions) {
 		c.Internet.Domains = union(c.Internet.Domains, p.domains, maxDomains)
 		c.Internet.IPs = union(c.Internet.IPs, p.ips, maxDomains)
 	}
-	for path, pp := range p.paths {
+	for _, path := range p.pathsByUse() {
+		pp := p.paths[path]
 		h := findPath(c, path)
 		if h == nil {
 			if len(c.HTTP) >= opts.MaxPaths {
@@ -94,6 +96,18 @@ func (p *pendingCall) mergeInto(c *discoveryv1alpha1.Call, opts MergeOptions) {
 		c.FirstSeen = &metav1.Time{Time: p.first.UTC().Truncate(time.Second)}
 	}
 	c.LastSeen = stepForward(c.LastSeen, p.last, opts.Step)
+}
+
+// pathsByUse lists the pending paths, most observed first, then by path.
+func (p *pendingCall) pathsByUse() []string {
+	out := make([]string, 0, len(p.paths))
+	for path := range p.paths {
+		out = append(out, path)
+	}
+	slices.SortFunc(out, func(a, b string) int {
+		return cmp.Or(cmp.Compare(p.paths[b].hits, p.paths[a].hits), cmp.Compare(a, b))
+	})
+	return out
 }
 
 // stepForward moves a lastSeen to seen, rounded down to the step, and never back.
