@@ -66,7 +66,7 @@ func waitResolvable(ip string) {
 }
 
 // createDeployment creates Deployment → ReplicaSet → Pod, as the controllers would.
-func createDeployment(namespace, name, ip string) *corev1.Pod {
+func createDeployment(namespace, name, ip string) {
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
 		Spec: appsv1.DeploymentSpec{
@@ -85,7 +85,7 @@ func createDeployment(namespace, name, ip string) *corev1.Pod {
 	}
 	Expect(k8sClient.Create(ctx, rs)).To(Succeed())
 	labels := map[string]string{"app": name, "pod-template-hash": hash}
-	return createPod(namespace, rs.Name+"-x7k2p", ip, labels, ownerRef(rs, "ReplicaSet", "apps/v1"))
+	createPod(namespace, rs.Name+"-x7k2p", ip, labels, ownerRef(rs, "ReplicaSet", "apps/v1"))
 }
 
 // createService creates a ClusterIP Service selecting app=name; the API server picks the IP.
@@ -170,7 +170,7 @@ func post(body []byte, bearer string, gzipped bool) int {
 	Eventually(func() error { // the server starts with the manager
 		resp, err = ingestClient().Do(req.Clone(ctx))
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 		}
 		return err
 	}).Should(Succeed())
@@ -198,8 +198,8 @@ func send(rep *reportv1.Report) {
 	Expect(post(gzipped(reportJSON(rep)), agentToken(), true)).To(Equal(http.StatusAccepted))
 }
 
-func conn(client, server string, port uint16, at time.Time) reportv1.Connection {
-	return reportv1.Connection{Client: netip.MustParseAddr(client), Server: netip.MustParseAddr(server), Port: port, Time: at}
+func conn(from, to string, port uint16, at time.Time) reportv1.Connection {
+	return reportv1.Connection{Client: netip.MustParseAddr(from), Server: netip.MustParseAddr(to), Port: port, Time: at}
 }
 
 // intents returns the DiscoveredIntents of a client, as kubectl get would.

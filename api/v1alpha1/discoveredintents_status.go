@@ -9,14 +9,12 @@ import (
 
 // Condition types and reasons set on DiscoveredIntents.
 const (
-	// ConditionReady is True when status reflects the current generation and every
-	// observation received for the client has been written.
+	// ConditionReady is True when status has been reconciled for the current generation.
 	ConditionReady = "Ready"
 	// ConditionDeclared is True when every observed call is declared by a ClientIntents.
 	ConditionDeclared = "Declared"
 
-	ReasonReconciled          = "Reconciled"
-	ReasonPendingObservations = "PendingObservations"
+	ReasonReconciled = "Reconciled"
 )
 
 // Sort puts calls and everything inside them in their canonical order, so that the

@@ -18,8 +18,8 @@ import (
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch
 
 var ownerKinds = map[string]schema.GroupVersionKind{
-	"ReplicaSet": {Group: "apps", Version: "v1", Kind: "ReplicaSet"},
-	"Job":        {Group: "batch", Version: "v1", Kind: "Job"},
+	kindReplicaSet: {Group: "apps", Version: "v1", Kind: kindReplicaSet},
+	kindJob:        {Group: "batch", Version: "v1", Kind: kindJob},
 }
 
 // metadataOwners reads owner references from metadata-only caches: the owner walk

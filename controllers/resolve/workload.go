@@ -15,6 +15,12 @@ import (
 // ServiceNameLabel on a pod overrides the name of its workload.
 const ServiceNameLabel = "intentmapper.io/service-name"
 
+// Owner kinds whose own owners are looked up.
+const (
+	kindReplicaSet = "ReplicaSet"
+	kindJob        = "Job"
+)
+
 // Workload identifies a workload by namespace, name and top-controller kind.
 type Workload struct {
 	Namespace string
@@ -36,9 +42,9 @@ func workloadOf(ctx context.Context, owners OwnerLookup, pod *corev1.Pod) (w Wor
 	settled = true
 	if ref := controllerRef(pod); ref != nil {
 		switch ref.Kind {
-		case "ReplicaSet":
+		case kindReplicaSet:
 			w.Name, w.Kind, settled = replicaSetOwner(ctx, owners, pod, ref.Name)
-		case "Job":
+		case kindJob:
 			w.Name, w.Kind, settled = jobOwner(ctx, owners, pod.Namespace, ref.Name)
 		case "StatefulSet", "DaemonSet":
 			w.Name, w.Kind = ref.Name, discoveryv1alpha1.WorkloadKind(ref.Kind)
@@ -63,7 +69,7 @@ func controllerRef(pod *corev1.Pod) *struct{ Kind, Name string } {
 // known (yet, or any more), the pod-template-hash suffix that Deployments give their
 // ReplicaSets names the Deployment; the answer is then not settled and is asked again.
 func replicaSetOwner(ctx context.Context, owners OwnerLookup, pod *corev1.Pod, rs string) (string, discoveryv1alpha1.WorkloadKind, bool) {
-	kind, name, found := owners.ControllerOf(ctx, "ReplicaSet", pod.Namespace, rs)
+	kind, name, found := owners.ControllerOf(ctx, kindReplicaSet, pod.Namespace, rs)
 	switch {
 	case found && kind == "Deployment":
 		return name, discoveryv1alpha1.KindDeployment, true
@@ -80,7 +86,7 @@ func replicaSetOwner(ctx context.Context, owners OwnerLookup, pod *corev1.Pod, r
 
 // jobOwner finds the CronJob behind a Job.
 func jobOwner(ctx context.Context, owners OwnerLookup, namespace, job string) (string, discoveryv1alpha1.WorkloadKind, bool) {
-	kind, name, found := owners.ControllerOf(ctx, "Job", namespace, job)
+	kind, name, found := owners.ControllerOf(ctx, kindJob, namespace, job)
 	if found && kind == "CronJob" {
 		return name, discoveryv1alpha1.KindCronJob, true
 	}
