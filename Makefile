@@ -49,6 +49,10 @@ vet: ## go vet.
 test: manifests generate vet envtest-assets ## Run every test against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1
 
+.PHONY: bench
+bench: ## Run every benchmark beside its baseline; print the table, write bench/.
+	go test ./... -run '^$$' -bench . -benchmem -count 1 | tee /dev/stderr | go run ./hack/benchtable bench
+
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 	$(GOLANGCI_LINT) run ./...
