@@ -29,6 +29,7 @@ type target struct {
 var targets = map[string]target{
 	"ResolveMerge": {ObsPerS: 200_000},
 	"Ingest":       {ObsPerS: 100_000},
+	"DecodeDNS":    {Ratio: 5, NoAllocs: true},
 }
 
 type result struct {
