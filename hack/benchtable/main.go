@@ -30,6 +30,7 @@ var targets = map[string]target{
 	"ResolveMerge": {ObsPerS: 200_000},
 	"Ingest":       {ObsPerS: 100_000},
 	"DecodeDNS":    {Ratio: 5, NoAllocs: true},
+	"ParseProc":    {Ratio: 3},
 }
 
 type result struct {
