@@ -5,6 +5,8 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/intent-mapper/intent-mapper/agent"
 )
 
 const usage = `intent-mapper learns which workload calls which from real traffic.
@@ -39,7 +41,6 @@ func run(args []string) int {
 	}
 }
 
-func runAgent([]string) int {
-	fmt.Fprintln(os.Stderr, "intent-mapper agent: the node agent is not built yet")
-	return 1
+func runAgent(args []string) int {
+	return agent.Main(args, os.Stdout, os.Stderr)
 }

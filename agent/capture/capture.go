@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,36 +41,58 @@ type handle struct {
 	dec  *packets.Decoder
 }
 
+// rescanEvery is how often a capture of all interfaces looks for new ones (a new
+// pod's veth, say).
+const rescanEvery = 15 * time.Second
+
 // Open opens a filtered socket on each named interface, or on every interface that is
-// up when names is empty. Failing to open any (no CAP_NET_RAW) is an error.
-func Open(names []string, filter Filter) (*Capture, error) {
-	if len(names) == 0 {
-		ifaces, err := net.Interfaces()
-		if err != nil {
+// up when names is empty (and then on new ones as they come up, while Run runs).
+// Failing to open one (no CAP_NET_RAW) is an error.
+func Open(names []string, filter Filter, snaplen int) (*Capture, error) {
+	c := &Capture{filter: filter, snaplen: snaplen, all: len(names) == 0, open: map[string]*handle{}}
+	if c.all {
+		var err error
+		if names, err = upInterfaces(); err != nil {
 			return nil, err
 		}
-		for _, i := range ifaces {
-			if i.Flags&net.FlagUp != 0 {
-				names = append(names, i.Name)
-			}
-		}
 	}
-	c := &Capture{}
 	for _, name := range names {
-		h, err := openOne(name, filter)
+		h, err := openOne(name, filter, snaplen)
 		if err != nil {
 			c.Close()
 			return nil, err
 		}
-		c.handles = append(c.handles, h)
+		c.open[name] = h
 	}
-	if len(c.handles) == 0 {
+	if len(c.open) == 0 {
 		return nil, errors.New("no interface to capture on")
 	}
 	return c, nil
 }
 
-func openOne(name string, filter Filter) (*handle, error) {
+func upInterfaces() ([]string, error) {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, i := range ifaces {
+		if i.Flags&net.FlagUp != 0 {
+			names = append(names, i.Name)
+		}
+	}
+	return names, nil
+}
+
+// Capture lengths: a SYN is all headers; a DNS answer over UDP with EDNS stays within
+// 4096 bytes. Each socket holds one buffer of this size, so small ones keep a node with
+// many interfaces cheap.
+const (
+	SnaplenSYN = 256
+	SnaplenDNS = 8192
+)
+
+func openOne(name string, filter Filter, snaplen int) (*handle, error) {
 	link, first := linkOf(name)
 	prog, err := filter(link)
 	if err != nil {
@@ -77,7 +100,14 @@ func openOne(name string, filter Filter) (*handle, error) {
 	}
 	h, err := pcapgo.NewEthernetHandle(name)
 	if err != nil {
-		return nil, fmt.Errorf("capturing on %s (the agent needs CAP_NET_RAW): %w", name, err)
+		if strings.Contains(err.Error(), "operation not permitted") {
+			return nil, fmt.Errorf("capturing on %s: %w: the agent needs CAP_NET_RAW", name, err)
+		}
+		return nil, fmt.Errorf("capturing on %s: %w", name, err)
+	}
+	if err := h.SetCaptureLength(snaplen); err != nil {
+		_ = h.Close()
+		return nil, err
 	}
 	if err := h.SetBPF(prog); err != nil {
 		_ = h.Close()
@@ -100,41 +130,94 @@ func linkOf(name string) (int, gopacket.LayerType) {
 
 // Capture is a set of open sockets.
 type Capture struct {
-	handles []*handle
+	filter  Filter
+	snaplen int
+	all     bool
 	mu      sync.Mutex
+	open    map[string]*handle
 	stats   Stats
 }
 
 // Interfaces names the interfaces captured on.
 func (c *Capture) Interfaces() []string {
-	out := make([]string, len(c.handles))
-	for i, h := range c.handles {
-		out[i] = h.name
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, 0, len(c.open))
+	for name := range c.open {
+		out = append(out, name)
 	}
+	slices.Sort(out)
 	return out
 }
 
 // Run reads every socket until ctx ends, handing each packet to handle from the
 // socket's own goroutine (one decoder per socket).
-func (c *Capture) Run(ctx context.Context, handle Handler) {
+func (c *Capture) Run(ctx context.Context, fn Handler) {
 	var wg sync.WaitGroup
-	for _, h := range c.handles {
+	start := func(h *handle) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.read(ctx, h, handle)
+			c.read(ctx, h, fn)
 		}()
 	}
-	<-ctx.Done()
+	c.mu.Lock()
+	for _, h := range c.open {
+		start(h)
+	}
+	c.mu.Unlock()
+	tick := time.NewTicker(rescanEvery)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+			if c.all {
+				for _, h := range c.openNew() {
+					start(h)
+				}
+			}
+		}
+	}
 	c.Close() // unblocks the reads
 	wg.Wait()
 }
 
-func (c *Capture) read(ctx context.Context, h *handle, handle Handler) {
+// openNew opens sockets on interfaces that came up since the last look.
+func (c *Capture) openNew() []*handle {
+	names, err := upInterfaces()
+	if err != nil {
+		return nil
+	}
+	var opened []*handle
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, name := range names {
+		if c.open[name] != nil {
+			continue
+		}
+		if h, err := openOne(name, c.filter, c.snaplen); err == nil {
+			c.open[name] = h
+			opened = append(opened, h)
+		}
+	}
+	return opened
+}
+
+// read reads one socket until ctx ends or its interface goes away.
+func (c *Capture) read(ctx context.Context, h *handle, fn Handler) {
 	for ctx.Err() == nil {
 		data, ci, err := h.h.ZeroCopyReadPacketData()
 		if err != nil {
 			if ctx.Err() != nil {
+				return
+			}
+			if _, gone := net.InterfaceByName(h.name); gone != nil {
+				c.mu.Lock()
+				delete(c.open, h.name)
+				c.mu.Unlock()
+				_ = h.h.Close()
 				return
 			}
 			time.Sleep(10 * time.Millisecond) // a transient error; do not spin
@@ -143,7 +226,7 @@ func (c *Capture) read(ctx context.Context, h *handle, handle Handler) {
 		c.mu.Lock()
 		c.stats.Captured++
 		c.mu.Unlock()
-		handle(data, ci.Timestamp, h.dec)
+		fn(data, ci.Timestamp, h.dec)
 	}
 }
 
@@ -151,7 +234,7 @@ func (c *Capture) read(ctx context.Context, h *handle, handle Handler) {
 func (c *Capture) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, h := range c.handles {
+	for _, h := range c.open {
 		if s, err := h.h.Stats(); err == nil {
 			c.stats.Dropped += uint64(s.Drops) // the kernel resets its counts on each read
 		}
@@ -161,7 +244,9 @@ func (c *Capture) Stats() Stats {
 
 // Close closes every socket.
 func (c *Capture) Close() {
-	for _, h := range c.handles {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, h := range c.open {
 		_ = h.h.Close()
 	}
 }

@@ -73,9 +73,9 @@ func (c *collected) handle(data []byte, at time.Time, dec *packets.Decoder) {
 	}
 }
 
-func startCapture(t *testing.T, filter Filter) *collected {
+func startCapture(t *testing.T, filter Filter, snaplen int) *collected {
 	t.Helper()
-	c, err := Open([]string{"lo"}, filter)
+	c, err := Open([]string{"lo"}, filter, snaplen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func TestLiveDNSAnswerOnLoopback(t *testing.T) {
 	needRaw(t)
-	got := startCapture(t, packets.DNSFilter)
+	got := startCapture(t, packets.DNSFilter, SnaplenDNS)
 	serveDNS(t, "127.42.0.53:53", net.IPv4(203, 0, 113, 80))
 
 	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -127,7 +127,7 @@ func TestLiveDNSAnswerOnLoopback(t *testing.T) {
 
 func TestLiveSYNOfAShortConnection(t *testing.T) {
 	needRaw(t)
-	got := startCapture(t, packets.SYNFilter)
+	got := startCapture(t, packets.SYNFilter, SnaplenSYN)
 	ln, err := net.Listen("tcp", "127.42.0.80:0")
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +159,7 @@ func TestLiveSYNOfAShortConnection(t *testing.T) {
 
 func TestOpenFailsClearlyOnAMissingInterface(t *testing.T) {
 	needRaw(t)
-	if _, err := Open([]string{"no-such-if0"}, packets.DNSFilter); err == nil {
+	if _, err := Open([]string{"no-such-if0"}, packets.DNSFilter, SnaplenDNS); err == nil {
 		t.Fatal("opened a capture on an interface that does not exist")
 	}
 }

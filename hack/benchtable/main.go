@@ -23,6 +23,7 @@ type target struct {
 	Ratio    float64 `json:"ratio,omitempty"`
 	ObsPerS  float64 `json:"obsPerSecond,omitempty"`
 	NoAllocs bool    `json:"noAllocs,omitempty"`
+	MaxMiB   float64 `json:"maxMiB,omitempty"`
 }
 
 // targets from the project's issues; a benchmark not listed is reported, not judged.
@@ -31,6 +32,7 @@ var targets = map[string]target{
 	"Ingest":       {ObsPerS: 100_000},
 	"DecodeDNS":    {Ratio: 5, NoAllocs: true},
 	"ParseProc":    {Ratio: 3},
+	"AgentMemory":  {MaxMiB: 50},
 }
 
 type result struct {
@@ -115,7 +117,8 @@ func parse(out string) []result {
 func meets(r result, t target) bool {
 	return (t.Ratio == 0 || r.Ratio >= t.Ratio) &&
 		(t.ObsPerS == 0 || r.Metrics["obs/s"] >= t.ObsPerS) &&
-		(!t.NoAllocs || r.Metrics["allocs/op"] == 0)
+		(!t.NoAllocs || r.Metrics["allocs/op"] == 0) &&
+		(t.MaxMiB == 0 || r.Metrics["MiB"] <= t.MaxMiB)
 }
 
 func print(results []result) {
@@ -149,6 +152,9 @@ func describe(t target) string {
 	}
 	if t.NoAllocs {
 		parts = append(parts, "0 allocs")
+	}
+	if t.MaxMiB > 0 {
+		parts = append(parts, fmt.Sprintf("<=%g MiB", t.MaxMiB))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -1,0 +1,212 @@
+// Package agent is `intent-mapper agent`: the node agent that captures DNS answers
+// and SYNs, scans /proc for connections, and reports what it sees to the manager.
+package agent
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/intent-mapper/intent-mapper/agent/capture"
+	"github.com/intent-mapper/intent-mapper/agent/conns"
+	"github.com/intent-mapper/intent-mapper/agent/metrics"
+	"github.com/intent-mapper/intent-mapper/agent/packets"
+	"github.com/intent-mapper/intent-mapper/agent/report"
+	reportv1 "github.com/intent-mapper/intent-mapper/api/report/v1"
+)
+
+const usage = `intent-mapper agent observes one node and reports to the manager.
+
+Usage:
+  intent-mapper agent [flags]              run the agent (needs CAP_NET_RAW, and the host's /proc)
+  intent-mapper agent dns --pcap FILE      decode a capture file; print DNS answers as JSON lines
+  intent-mapper agent conns --once         scan /proc once; print connections as JSON lines
+
+Environment: NODE_NAME sets --node.
+
+Flags:
+`
+
+// options are the agent's flags.
+type options struct {
+	report      report.Options
+	interfaces  string
+	procRoot    string
+	scan        time.Duration
+	metricsAddr string
+	dns         bool
+	connections bool
+}
+
+func flags(o *options, out io.Writer) *flag.FlagSet {
+	o.report = report.DefaultOptions()
+	r := &o.report
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() { _, _ = fmt.Fprint(out, usage); fs.PrintDefaults() }
+	fs.StringVar(&r.Node, "node", os.Getenv("NODE_NAME"), "name of this node (env NODE_NAME)")
+	fs.StringVar(&r.URL, "manager-url", r.URL, "the manager's report endpoint")
+	fs.StringVar(&r.ServerName, "manager-server-name", "", "name to verify the manager's certificate against, if not the URL's host")
+	fs.StringVar(&r.CAFile, "ca-file", r.CAFile, "CA bundle the manager publishes (ConfigMap intent-mapper-ca)")
+	fs.StringVar(&r.TokenFile, "token-file", r.TokenFile, "projected ServiceAccount token, audience intent-mapper")
+	fs.DurationVar(&r.Interval, "report-interval", r.Interval, "how often to send a report")
+	fs.IntVar(&r.BufferSize, "buffer-size", r.BufferSize, "observations kept while the manager is away; the oldest go first")
+	fs.StringVar(&o.interfaces, "interfaces", "", "comma-separated interfaces to capture on; all when empty")
+	fs.StringVar(&o.procRoot, "proc-root", "/proc", "the host's proc file system (/host/proc in the DaemonSet)")
+	fs.DurationVar(&o.scan, "scan-interval", 10*time.Second, "how often to scan /proc for connections")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":9090", "address of the agent's Prometheus metrics; 0 turns it off")
+	fs.BoolVar(&o.dns, "dns", true, "capture DNS answers")
+	fs.BoolVar(&o.connections, "connections", true, "scan /proc and capture SYNs for connections")
+	return fs
+}
+
+// Main runs `intent-mapper agent` with its arguments and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "dns":
+			return dnsCommand(args[1:], stdout, stderr)
+		case "conns":
+			return connsCommand(args[1:], stdout, stderr)
+		}
+	}
+	var o options
+	fs := flags(&o, stderr)
+	if err := fs.Parse(args); err != nil {
+		return exitCode(err)
+	}
+	if o.report.Node == "" {
+		_, _ = fmt.Fprintln(stderr, "intent-mapper agent: --node (or NODE_NAME) is required")
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		_, _ = fmt.Fprintln(stderr, "intent-mapper agent:", err)
+		return 1
+	}
+	return 0
+}
+
+func exitCode(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
+}
+
+// run starts every source and the reporter; a source that cannot start is an error,
+// so a broken agent never reports an empty map.
+func run(ctx context.Context, o options) error {
+	rep := report.New(o.report)
+	var ifaces []string
+	if o.interfaces != "" {
+		ifaces = strings.Split(o.interfaces, ",")
+	}
+	var captures []*capture.Capture
+	if o.dns {
+		c, err := capture.Open(ifaces, packets.DNSFilter, capture.SnaplenDNS)
+		if err != nil {
+			return fmt.Errorf("cannot capture DNS answers: %w", err)
+		}
+		captures = append(captures, c)
+	}
+	if o.connections {
+		c, err := capture.Open(ifaces, packets.SYNFilter, capture.SnaplenSYN)
+		if err != nil {
+			return fmt.Errorf("cannot capture SYNs: %w", err)
+		}
+		captures = append(captures, c)
+		scanner := &conns.Scanner{Root: o.procRoot}
+		if _, err := scanner.Scan(func(conns.Conn) {}); err != nil {
+			return fmt.Errorf("cannot read %s: %w", o.procRoot, err)
+		}
+		go scanEvery(ctx, scanner, o.scan, rep)
+	}
+	for _, c := range captures {
+		go c.Run(ctx, observe(rep))
+		go watchDrops(ctx, c)
+	}
+	if o.metricsAddr != "0" {
+		go serveMetrics(ctx, o.metricsAddr)
+	}
+	rep.Run(ctx)
+	return nil
+}
+
+// observe turns decoded packets into observations.
+func observe(rep *report.Reporter) capture.Handler {
+	return func(data []byte, at time.Time, dec *packets.Decoder) {
+		metrics.Packets.WithLabelValues("captured").Inc()
+		switch dec.Decode(data, at) {
+		case packets.DNSAnswer:
+			metrics.Packets.WithLabelValues("decoded").Inc()
+			metrics.Observations.WithLabelValues("dns").Inc()
+			rep.AddDNS(toDNS(&dec.Answer))
+		case packets.SYN:
+			metrics.Packets.WithLabelValues("decoded").Inc()
+			metrics.Observations.WithLabelValues("syn").Inc()
+			o := dec.Open
+			rep.AddConnection(reportv1.Connection{Client: o.Client, Server: o.Server, Port: o.Port, Time: o.Time})
+		case packets.Malformed:
+			metrics.Packets.WithLabelValues("malformed").Inc()
+		}
+	}
+}
+
+func toDNS(a *packets.Answer) reportv1.DNSAnswer {
+	return reportv1.DNSAnswer{Client: a.Client, Name: strings.ToLower(string(a.Name)), IPs: slices.Clone(a.IPs), TTL: a.TTL, Time: a.Time}
+}
+
+func scanEvery(ctx context.Context, s *conns.Scanner, every time.Duration, rep *report.Reporter) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		now := time.Now()
+		st, err := s.Scan(func(c conns.Conn) {
+			metrics.Observations.WithLabelValues("connection").Inc()
+			rep.AddConnection(reportv1.Connection{Client: c.Client, Server: c.Server, Port: c.Port, Time: now})
+		})
+		if err == nil {
+			metrics.ScanSeconds.Observe(st.Duration.Seconds())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func watchDrops(ctx context.Context, c *capture.Capture) {
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	var last uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			dropped := c.Stats().Dropped
+			metrics.Packets.WithLabelValues("kernel-dropped").Add(float64(dropped - last))
+			last = dropped
+		}
+	}
+}
+
+func serveMetrics(ctx context.Context, addr string) {
+	srv := &http.Server{Addr: addr, Handler: promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	_ = srv.ListenAndServe()
+}

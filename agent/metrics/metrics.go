@@ -1,0 +1,50 @@
+// Package metrics holds the agent's Prometheus metrics, served on its own port.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Registry holds every agent metric.
+var Registry = prometheus.NewRegistry()
+
+var (
+	// Packets counts captured packets by outcome: captured, decoded, malformed,
+	// kernel-dropped.
+	Packets = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "intentmapper_agent_packets_total",
+		Help: "Packets by outcome: captured (passed the kernel filter), decoded, malformed, kernel-dropped.",
+	}, []string{"outcome"})
+	// Observations counts observations made, by kind: dns, connection, syn, http, mesh.
+	Observations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "intentmapper_agent_observations_total",
+		Help: "Observations made, by kind.",
+	}, []string{"kind"})
+	// Reports counts reports sent, by result: sent, retried, refused.
+	Reports = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "intentmapper_agent_reports_total",
+		Help: "Reports by result: sent, failed (kept and retried), refused (malformed, dropped).",
+	}, []string{"result"})
+	// Buffered is the number of observations waiting to be sent.
+	Buffered = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "intentmapper_agent_buffered_observations",
+		Help: "Observations waiting to be sent.",
+	})
+	// Dropped counts observations dropped because the buffer was full or the manager refused them.
+	Dropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "intentmapper_agent_dropped_observations_total",
+		Help: "Observations dropped, by reason: buffer-full (oldest first), refused.",
+	}, []string{"reason"})
+	// ScanSeconds is the duration of /proc scans.
+	ScanSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "intentmapper_agent_scan_duration_seconds",
+		Help:    "Duration of a /proc connection scan.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+	})
+)
+
+func init() {
+	Registry.MustRegister(Packets, Observations, Reports, Buffered, Dropped, ScanSeconds,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+}

@@ -1,0 +1,177 @@
+package report
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/intent-mapper/intent-mapper/agent/metrics"
+	reportv1 "github.com/intent-mapper/intent-mapper/api/report/v1"
+)
+
+// manager is a TLS server that takes reports like the manager, or fails on demand.
+type manager struct {
+	srv     *httptest.Server
+	failing atomic.Bool
+	token   atomic.Value
+	mu      sync.Mutex
+	seen    map[netip.Addr]bool // clients of the connections received
+	reports int
+}
+
+func newManager(t *testing.T) *manager {
+	m := &manager{seen: map[netip.Addr]bool{}}
+	m.token.Store("token-1")
+	m.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.failing.Load() {
+			http.Error(w, "away", http.StatusServiceUnavailable)
+			return
+		}
+		if r.Header.Get("Authorization") != "Bearer "+m.token.Load().(string) {
+			http.Error(w, "bad token", http.StatusUnauthorized)
+			return
+		}
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		rep := &reportv1.Report{}
+		if err := json.NewDecoder(zr).Decode(rep); err != nil || rep.Validate() != nil {
+			http.Error(w, "bad report", http.StatusBadRequest)
+			return
+		}
+		m.mu.Lock()
+		m.reports++
+		for _, c := range rep.Connections {
+			m.seen[c.Client] = true
+		}
+		m.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(m.srv.Close)
+	return m
+}
+
+func (m *manager) received() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.seen)
+}
+
+func startReporter(t *testing.T, m *manager, buffer int) (*Reporter, string) {
+	dir := t.TempDir()
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: m.srv.Certificate().Raw})
+	opts := Options{
+		URL: m.srv.URL + "/v1/reports", CAFile: filepath.Join(dir, "ca.crt"), TokenFile: filepath.Join(dir, "token"),
+		Node: "node-a", Interval: 20 * time.Millisecond, BufferSize: buffer, MaxPerReport: 40,
+		MinBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
+	}
+	must(t, os.WriteFile(opts.CAFile, ca, 0o600))
+	must(t, os.WriteFile(opts.TokenFile, []byte("token-1\n"), 0o600))
+	r := New(opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return r, opts.TokenFile
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for range 200 { // at most 10 s
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("never: %s", what)
+}
+
+func addConnections(r *Reporter, from, n int) {
+	for i := from; i < from+n; i++ {
+		r.AddConnection(reportv1.Connection{
+			Client: netip.AddrFrom4([4]byte{10, 1, byte(i / 256), byte(i)}), Server: netip.MustParseAddr("10.96.0.20"), Port: 80, Time: time.Now(),
+		})
+	}
+}
+
+func TestNothingLostWhileTheManagerIsAway(t *testing.T) {
+	m := newManager(t)
+	m.failing.Store(true)
+	r, _ := startReporter(t, m, 1000)
+	addConnections(r, 0, 300)
+	eventually(t, "the batch closed and retried", func() bool {
+		return testutil.ToFloat64(metrics.Reports.WithLabelValues("failed")) > 2
+	})
+	if m.received() != 0 {
+		t.Fatal("a failing manager received reports")
+	}
+	m.failing.Store(false)
+	eventually(t, "all 300 connections delivered", func() bool { return m.received() == 300 && r.Buffered() == 0 })
+}
+
+func TestBeyondTheBufferTheOldestAreDroppedAndCounted(t *testing.T) {
+	m := newManager(t)
+	m.failing.Store(true)
+	dropped := testutil.ToFloat64(metrics.Dropped.WithLabelValues("buffer-full"))
+	r, _ := startReporter(t, m, 100)
+	addConnections(r, 0, 150)
+	eventually(t, "the batch closed", func() bool { return r.Buffered() == 100 })
+	if got := testutil.ToFloat64(metrics.Dropped.WithLabelValues("buffer-full")) - dropped; got != 50 {
+		t.Errorf("%v drops counted, want 50", got)
+	}
+	m.failing.Store(false)
+	eventually(t, "the 100 kept delivered", func() bool { return m.received() == 100 && r.Buffered() == 0 })
+}
+
+func TestTheTokenIsReadAgainWhenRotated(t *testing.T) {
+	m := newManager(t)
+	r, tokenFile := startReporter(t, m, 1000)
+	addConnections(r, 0, 1)
+	eventually(t, "the first report", func() bool { return m.received() == 1 })
+
+	m.token.Store("token-2") // the manager now wants the new token
+	addConnections(r, 1, 1)
+	eventually(t, "a refusal with the old token", func() bool { return r.Buffered() > 0 })
+	must(t, os.WriteFile(tokenFile, []byte("token-2"), 0o600)) // the kubelet rotates it
+	eventually(t, "delivery with the new token", func() bool { return m.received() == 2 && r.Buffered() == 0 })
+}
+
+func TestDuplicatesWithinABatchAreOne(t *testing.T) {
+	r := New(Options{Node: "n", BufferSize: 100, MaxPerReport: 100})
+	c := reportv1.Connection{Client: netip.MustParseAddr("10.0.0.1"), Server: netip.MustParseAddr("10.0.0.2"), Port: 80}
+	for i := range 5 {
+		c.Time = time.Unix(int64(1000+i), 0)
+		r.AddConnection(c)
+	}
+	r.AddDNS(reportv1.DNSAnswer{Client: c.Client, Name: "a.example", IPs: []netip.Addr{netip.MustParseAddr("203.0.113.1")}, Time: time.Unix(10, 0)})
+	r.AddDNS(reportv1.DNSAnswer{Client: c.Client, Name: "a.example", IPs: []netip.Addr{netip.MustParseAddr("203.0.113.2")}, Time: time.Unix(20, 0)})
+	r.closeBatch()
+	rep := r.outbox[0]
+	if len(rep.Connections) != 1 || !rep.Connections[0].Time.Equal(time.Unix(1004, 0)) {
+		t.Errorf("connections %+v: want one, with the newest time", rep.Connections)
+	}
+	if len(rep.DNS) != 1 || len(rep.DNS[0].IPs) != 2 || !rep.DNS[0].Time.Equal(time.Unix(20, 0)) {
+		t.Errorf("dns %+v: want one answer with both addresses", rep.DNS)
+	}
+}
