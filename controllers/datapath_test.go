@@ -1,10 +1,13 @@
 package controllers
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -12,11 +15,14 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/intent-mapper/intent-mapper/agent/report"
 	reportv1 "github.com/intent-mapper/intent-mapper/api/report/v1"
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
+	"github.com/intent-mapper/intent-mapper/controllers/certs"
 	"github.com/intent-mapper/intent-mapper/controllers/ingest"
 	"github.com/intent-mapper/intent-mapper/controllers/pending"
 )
@@ -277,6 +283,27 @@ var _ = Describe("the ingest endpoint", func() {
 		Expect(err).NotTo(HaveOccurred())
 		refused(body, agentToken(), false, http.StatusBadRequest, ingest.Invalid)
 	})
+	It("takes reports from the agent's own reporter, trusting the published CA", func() {
+		dir := GinkgoT().TempDir()
+		cm := &corev1.ConfigMap{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: managerNamespace, Name: "intent-mapper-ca"}, cm)).To(Succeed())
+		opts := report.DefaultOptions()
+		opts.URL, opts.ServerName, opts.Node = "https://"+ingestAddr+ingest.Path, ingestHost, testNode
+		opts.CAFile, opts.TokenFile = filepath.Join(dir, "ca.crt"), filepath.Join(dir, "token")
+		opts.Interval = 100 * time.Millisecond
+		Expect(os.WriteFile(opts.CAFile, []byte(cm.Data[certs.CAKey]), 0o600)).To(Succeed())
+		Expect(os.WriteFile(opts.TokenFile, []byte(agentToken()), 0o600)).To(Succeed())
+		reporter := report.New(opts)
+		rctx, stop := context.WithCancel(ctx)
+		DeferCleanup(stop)
+		go reporter.Run(rctx)
+
+		rep := &reportv1.Report{}
+		Expect(json.Unmarshal(valid, rep)).To(Succeed())
+		reporter.AddConnection(rep.Connections[0])
+		Eventually(func(g Gomega) { callTo(g, intents(g, namespace, "client"), namespace, "nginx") }).Should(Succeed())
+	})
+
 	It("accepts the agent's report", func() {
 		Expect(post(gzipped(valid), agentToken(), true)).To(Equal(http.StatusAccepted))
 		Eventually(func(g Gomega) { callTo(g, intents(g, namespace, "client"), namespace, "nginx") }).Should(Succeed())
