@@ -33,6 +33,7 @@ var targets = map[string]target{
 	"DecodeDNS":    {Ratio: 5, NoAllocs: true},
 	"ParseProc":    {Ratio: 3},
 	"AgentMemory":  {MaxMiB: 50},
+	"ScrapeParse":  {Ratio: 3},
 }
 
 type result struct {

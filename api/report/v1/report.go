@@ -80,6 +80,9 @@ type HTTPCall struct {
 	Method             string `json:"method,omitempty"`
 	Path               string `json:"path,omitempty"`
 	Port               uint16 `json:"port,omitempty"`
+	// MutualTLS is true when both sides had sidecars (connection_security_policy
+	// mutual_tls): then the source's own view of the call exists too.
+	MutualTLS bool `json:"mutualTLS,omitempty"`
 	// Count is how many requests were added since the previous scrape.
 	Count uint64 `json:"count"`
 	// Time is when the growth was seen (the scrape time).

@@ -1,0 +1,187 @@
+package envoy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/intent-mapper/intent-mapper/agent/metrics"
+	reportv1 "github.com/intent-mapper/intent-mapper/api/report/v1"
+)
+
+var scrapeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "intentmapper_agent_scrape_errors_total",
+	Help: "Failed scrapes of mesh proxies, by reason: unreachable, status, too-large, malformed.",
+}, []string{"reason"})
+
+func init() { metrics.Registry.MustRegister(scrapeErrors) }
+
+// Scraper fetches proxies' metrics pages.
+type Scraper struct {
+	Client *http.Client
+	// Port and Path of the merged Istio metrics (15020, /stats/prometheus); Envoy's
+	// own port (15090, same path) is tried when Port does not answer.
+	Port         int
+	FallbackPort int
+	Path         string
+	Timeout      time.Duration
+	MaxBytes     int64
+}
+
+// DefaultScraper scrapes as the agent does by default.
+func DefaultScraper() *Scraper {
+	return &Scraper{Client: &http.Client{}, Port: 15020, FallbackPort: 15090, Path: "/stats/prometheus", Timeout: 5 * time.Second, MaxBytes: 16 << 20}
+}
+
+// Scrape fetches and parses one proxy's page.
+func (s *Scraper) Scrape(ctx context.Context, host string) ([]Series, error) {
+	series, err := s.scrapePort(ctx, host, s.Port)
+	var unreachable *net.OpError
+	if errors.As(err, &unreachable) && s.FallbackPort != 0 {
+		series, err = s.scrapePort(ctx, host, s.FallbackPort)
+	}
+	if err != nil {
+		scrapeErrors.WithLabelValues(reason(err)).Inc()
+	}
+	return series, err
+}
+
+func (s *Scraper) scrapePort(ctx context.Context, host string, port int) ([]Series, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
+	url := "http://" + net.JoinHostPort(host, strconv.Itoa(port)) + s.Path
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.Client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return nil, &statusError{code: resp.StatusCode}
+	}
+	return Parse(resp.Body, s.MaxBytes)
+}
+
+type statusError struct{ code int }
+
+func (e *statusError) Error() string { return fmt.Sprintf("metrics page answered %d", e.code) }
+
+func reason(err error) string {
+	var status *statusError
+	var op *net.OpError
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return "too-large"
+	case errors.As(err, &status):
+		return "status"
+	case errors.As(err, &op), errors.Is(err, context.DeadlineExceeded):
+		return "unreachable"
+	}
+	return "malformed"
+}
+
+// Proxy is one mesh proxy to scrape.
+type Proxy struct {
+	IP netip.Addr
+	// Ztunnel proxies count L4 connections; the others, HTTP requests.
+	Ztunnel bool
+}
+
+// Poller scrapes a set of proxies concurrently, within a bound, and reports growth.
+type Poller struct {
+	Scraper     *Scraper
+	Tracker     *Tracker
+	Concurrency int
+	Host        func(Proxy) string // how to reach a proxy; its IP by default
+}
+
+// Poll scrapes every proxy once and returns what grew, as report observations.
+// A proxy that fails costs only its own observations.
+func (p *Poller) Poll(ctx context.Context, proxies []Proxy, now time.Time) ([]reportv1.HTTPCall, []reportv1.MeshCall, map[netip.Addr]error) {
+	var (
+		mu     sync.Mutex
+		calls  []reportv1.HTTPCall
+		mesh   []reportv1.MeshCall
+		failed = map[netip.Addr]error{}
+		wg     sync.WaitGroup
+		slots  = make(chan struct{}, max(p.Concurrency, 1))
+	)
+	for _, proxy := range proxies {
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			host := proxy.IP.String()
+			if p.Host != nil {
+				host = p.Host(proxy)
+			}
+			series, err := p.Scraper.Scrape(ctx, host)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed[proxy.IP] = err
+				return
+			}
+			for _, d := range p.Tracker.Observe(proxy.IP.String(), series, now) {
+				if c, ok := httpCall(proxy, d); ok {
+					calls = append(calls, c)
+				} else if m, ok := meshCall(proxy, d); ok {
+					mesh = append(mesh, m)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return calls, mesh, failed
+}
+
+// known drops Istio's placeholder for a value it does not have.
+func known(v string) string {
+	if v == "unknown" {
+		return ""
+	}
+	return v
+}
+
+func httpCall(proxy Proxy, d Delta) (reportv1.HTTPCall, bool) {
+	l := d.Labels
+	if d.Family != RequestsTotal || proxy.Ztunnel || known(l.SourceWorkload) == "" || known(l.DestinationWorkload) == "" {
+		return reportv1.HTTPCall{}, false
+	}
+	return reportv1.HTTPCall{
+		Reporter: l.Reporter, Proxy: proxy.IP,
+		Source:             reportv1.Workload{Namespace: l.SourceNamespace, Name: l.SourceWorkload},
+		Destination:        reportv1.Workload{Namespace: l.DestinationNamespace, Name: l.DestinationWorkload},
+		DestinationService: known(l.DestinationService),
+		Method:             strings.ToUpper(known(l.Method)), Path: known(l.Path),
+		MutualTLS: l.SecurityPolicy == "mutual_tls",
+		Count:     d.Count, Time: d.Time, History: d.History,
+	}, true
+}
+
+func meshCall(proxy Proxy, d Delta) (reportv1.MeshCall, bool) {
+	l := d.Labels
+	if d.Family != TCPConnectionsTotal || !proxy.Ztunnel || known(l.SourceWorkload) == "" || known(l.DestinationWorkload) == "" {
+		return reportv1.MeshCall{}, false
+	}
+	return reportv1.MeshCall{
+		Proxy:              proxy.IP,
+		Source:             reportv1.Workload{Namespace: l.SourceNamespace, Name: l.SourceWorkload},
+		Destination:        reportv1.Workload{Namespace: l.DestinationNamespace, Name: l.DestinationWorkload},
+		DestinationService: known(l.DestinationService),
+		Count:              d.Count, Time: d.Time, History: d.History,
+	}, true
+}
