@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
@@ -17,9 +18,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/intent-mapper/intent-mapper/agent/capture"
 	"github.com/intent-mapper/intent-mapper/agent/conns"
+	"github.com/intent-mapper/intent-mapper/agent/envoy"
 	"github.com/intent-mapper/intent-mapper/agent/metrics"
 	"github.com/intent-mapper/intent-mapper/agent/packets"
 	"github.com/intent-mapper/intent-mapper/agent/report"
@@ -32,6 +37,8 @@ Usage:
   intent-mapper agent [flags]              run the agent (needs CAP_NET_RAW, and the host's /proc)
   intent-mapper agent dns --pcap FILE      decode a capture file; print DNS answers as JSON lines
   intent-mapper agent conns --once         scan /proc once; print connections as JSON lines
+  intent-mapper agent envoy --url URL [--interval D] [--count N] [--ztunnel]
+                                           scrape one proxy N times; print what grew as JSON lines
 
 Environment: NODE_NAME sets --node.
 
@@ -47,6 +54,12 @@ type options struct {
 	metricsAddr string
 	dns         bool
 	connections bool
+	istio       bool
+	ambient     bool
+	kubeconfig  string
+	scrape      time.Duration
+	scraper     *envoy.Scraper
+	ztunnelNS   string
 }
 
 func flags(o *options, out io.Writer) *flag.FlagSet {
@@ -68,6 +81,15 @@ func flags(o *options, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":9090", "address of the agent's Prometheus metrics; 0 turns it off")
 	fs.BoolVar(&o.dns, "dns", true, "capture DNS answers")
 	fs.BoolVar(&o.connections, "connections", true, "scan /proc and capture SYNs for connections")
+	fs.BoolVar(&o.istio, "istio", false, "scrape this node's Istio sidecars for HTTP paths and methods (needs API access)")
+	fs.BoolVar(&o.ambient, "ambient", false, "also scrape this node's ztunnel (L4) and waypoints (L7)")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for watching this node's pods; in-cluster when empty")
+	fs.DurationVar(&o.scrape, "scrape-interval", 15*time.Second, "how often to scrape mesh proxies")
+	o.scraper = envoy.DefaultScraper()
+	fs.IntVar(&o.scraper.Port, "scrape-port", o.scraper.Port, "port of the proxies' merged metrics")
+	fs.IntVar(&o.scraper.FallbackPort, "scrape-fallback-port", o.scraper.FallbackPort, "port tried when --scrape-port does not answer (Envoy's own)")
+	fs.StringVar(&o.scraper.Path, "scrape-path", o.scraper.Path, "path of the proxies' metrics")
+	fs.StringVar(&o.ztunnelNS, "ztunnel-namespace", "istio-system", "namespace of ztunnel")
 	return fs
 }
 
@@ -79,6 +101,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return dnsCommand(args[1:], stdout, stderr)
 		case "conns":
 			return connsCommand(args[1:], stdout, stderr)
+		case "envoy":
+			return envoyCommand(args[1:], stdout, stderr)
 		}
 	}
 	var o options
@@ -134,6 +158,11 @@ func run(ctx context.Context, o options) error {
 		}
 		go scanEvery(ctx, scanner, o.scan, rep)
 	}
+	if o.istio || o.ambient {
+		if err := startMesh(ctx, o, rep); err != nil {
+			return err
+		}
+	}
 	for _, c := range captures {
 		go c.Run(ctx, observe(rep))
 		go watchDrops(ctx, c)
@@ -187,6 +216,50 @@ func scanEvery(ctx context.Context, s *conns.Scanner, every time.Duration, rep *
 		case <-tick.C:
 		}
 	}
+}
+
+// startMesh watches this node's pods and scrapes its mesh proxies every interval.
+func startMesh(ctx context.Context, o options, rep *report.Reporter) error {
+	cfg, err := kubeConfig(o.kubeconfig)
+	if err != nil {
+		return fmt.Errorf("the istio source needs API access: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	tracker := &envoy.Tracker{MaxSeries: 50_000}
+	sel := envoy.DefaultSelectors()
+	sel.Ambient, sel.ZtunnelNamespace = o.ambient, o.ztunnelNS
+	d := envoy.NewDiscovery(cs, o.report.Node, sel, func(ip netip.Addr) { tracker.Forget(ip.String()) })
+	if !d.Start(ctx) {
+		return errors.New("could not list this node's pods")
+	}
+	poller := &envoy.Poller{Scraper: o.scraper, Tracker: tracker, Concurrency: 8}
+	go func() {
+		tick := time.NewTicker(o.scrape)
+		defer tick.Stop()
+		for {
+			calls, mesh, _ := poller.Poll(ctx, d.Proxies(), time.Now())
+			metrics.Observations.WithLabelValues("http").Add(float64(len(calls)))
+			metrics.Observations.WithLabelValues("mesh").Add(float64(len(mesh)))
+			rep.AddHTTP(calls...)
+			rep.AddMesh(mesh...)
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return nil
+}
+
+func kubeConfig(path string) (*rest.Config, error) {
+	if path != "" {
+		return clientcmd.BuildConfigFromFlags("", path)
+	}
+	return rest.InClusterConfig()
 }
 
 func watchDrops(ctx context.Context, c *capture.Capture) {

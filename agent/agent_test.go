@@ -4,12 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -153,5 +157,29 @@ func TestWithoutCapNetRawTheAgentSaysSoAndFails(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "the agent needs CAP_NET_RAW") {
 		t.Errorf("the agent must say what it lacks: %s", out)
+	}
+}
+
+func TestEnvoyCommandShowsHistoryThenGrowth(t *testing.T) {
+	var scrapes atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		n := 10 + scrapes.Add(1) // one more request between scrapes
+		_, _ = fmt.Fprintf(w, "# TYPE istio_requests_total counter\nistio_requests_total{reporter=\"source\",source_workload=\"client\",source_workload_namespace=\"shop\",destination_workload=\"nginx\",destination_workload_namespace=\"shop\",request_method=\"GET\",request_path=\"/client-path\",response_code=\"200\"} %d\n", n)
+	}))
+	defer srv.Close()
+	var stdout, stderr bytes.Buffer
+	if code := Main([]string{"envoy", "--url", srv.URL + "/stats/prometheus", "--count", "2", "--interval", "10ms"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want two lines, got %q", stdout.String())
+	}
+	var first, second reportv1.HTTPCall
+	if json.Unmarshal([]byte(lines[0]), &first) != nil || json.Unmarshal([]byte(lines[1]), &second) != nil {
+		t.Fatalf("not JSON: %q", lines)
+	}
+	if !first.History || first.Count != 11 || second.History || second.Count != 1 || second.Path != "/client-path" {
+		t.Errorf("first %+v second %+v", first, second)
 	}
 }

@@ -1,11 +1,15 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
+	"net/url"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -13,6 +17,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/intent-mapper/intent-mapper/agent/conns"
+	"github.com/intent-mapper/intent-mapper/agent/envoy"
 	"github.com/intent-mapper/intent-mapper/agent/packets"
 	reportv1 "github.com/intent-mapper/intent-mapper/api/report/v1"
 )
@@ -108,5 +113,48 @@ func connsCommand(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	_, _ = fmt.Fprintf(stderr, "%d namespaces, %d sockets, %d malformed lines, in %v\n", st.Namespaces, st.Sockets, st.Malformed, st.Duration)
+	return 0
+}
+
+// envoyCommand scrapes one proxy count times and prints its observations: the first
+// scrape as history, then what grew.
+func envoyCommand(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("agent envoy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	raw := fs.String("url", "", "the proxy's metrics URL, e.g. http://10.244.1.7:15020/stats/prometheus")
+	interval := fs.Duration("interval", 15*time.Second, "time between scrapes")
+	count := fs.Int("count", 2, "number of scrapes")
+	ztunnel := fs.Bool("ztunnel", false, "the proxy is ztunnel (L4 counters)")
+	if err := fs.Parse(args); err != nil {
+		return exitCode(err)
+	}
+	u, err := url.Parse(*raw)
+	if err != nil || u.Hostname() == "" || u.Port() == "" {
+		_, _ = fmt.Fprintln(stderr, "intent-mapper agent envoy: --url must be http://HOST:PORT/PATH")
+		return 2
+	}
+	port, _ := strconv.Atoi(u.Port())
+	s := envoy.DefaultScraper()
+	s.Port, s.FallbackPort, s.Path = port, 0, u.Path
+	ip, _ := netip.ParseAddr(u.Hostname())
+	p := &envoy.Poller{Scraper: s, Tracker: &envoy.Tracker{MaxSeries: 50_000}, Concurrency: 1,
+		Host: func(envoy.Proxy) string { return u.Hostname() }}
+	out := json.NewEncoder(stdout)
+	for i := range *count {
+		if i > 0 {
+			time.Sleep(*interval)
+		}
+		calls, mesh, failed := p.Poll(context.Background(), []envoy.Proxy{{IP: ip, Ztunnel: *ztunnel}}, time.Now())
+		for _, err := range failed {
+			_, _ = fmt.Fprintln(stderr, "intent-mapper agent envoy:", err)
+			return 1
+		}
+		for _, c := range calls {
+			_ = out.Encode(c)
+		}
+		for _, m := range mesh {
+			_ = out.Encode(m)
+		}
+	}
 	return 0
 }
