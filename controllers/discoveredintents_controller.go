@@ -4,6 +4,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,6 +92,7 @@ func (r *DiscoveredIntentsReconciler) Reconcile(ctx context.Context, req ctrl.Re
 
 	reconcileCalls(di, batch, r.Merge, now)
 	reconcileSummary(di)
+	reconcileHTTPPaths(di)
 	reconcileReady(di)
 	return result, nil
 }
@@ -136,6 +138,35 @@ func reconcileCalls(di *discoveryv1alpha1.DiscoveredIntents, batch *pending.Batc
 // reconcileSummary derives the printer-column fields from the calls.
 func reconcileSummary(di *discoveryv1alpha1.DiscoveredIntents) {
 	di.Status.Summarize()
+}
+
+// reconcileHTTPPaths says whether HTTP calls come with their paths. A proxy reports
+// calls without request_path until the mesh's Telemetry adds it: say so, rather than
+// show HTTP calls with no paths as if there were none.
+func reconcileHTTPPaths(di *discoveryv1alpha1.DiscoveredIntents) {
+	var httpCalls, pathless []string
+	for _, c := range di.Status.Calls {
+		if c.Type != discoveryv1alpha1.CallHTTP {
+			continue
+		}
+		httpCalls = append(httpCalls, c.Name)
+		if len(c.HTTP) == 0 {
+			pathless = append(pathless, c.Namespace+"/"+c.Name)
+		}
+	}
+	cond := metav1.Condition{Type: discoveryv1alpha1.ConditionHTTPPaths, ObservedGeneration: di.Generation}
+	switch {
+	case len(httpCalls) == 0:
+		meta.RemoveStatusCondition(&di.Status.Conditions, discoveryv1alpha1.ConditionHTTPPaths)
+		return
+	case len(pathless) > 0:
+		cond.Status, cond.Reason = metav1.ConditionFalse, discoveryv1alpha1.ReasonNoPathLabels
+		cond.Message = fmt.Sprintf("mesh proxies report HTTP calls to %s without request_path: apply config/samples/istio/telemetry.yaml", strings.Join(pathless, ", "))
+	default:
+		cond.Status, cond.Reason = metav1.ConditionTrue, discoveryv1alpha1.ReasonPathsSeen
+		cond.Message = "HTTP calls carry their paths"
+	}
+	meta.SetStatusCondition(&di.Status.Conditions, cond)
 }
 
 // reconcileReady records that status now reflects this generation.

@@ -13,8 +13,13 @@ const (
 	ConditionReady = "Ready"
 	// ConditionDeclared is True when every observed call is declared by a ClientIntents.
 	ConditionDeclared = "Declared"
+	// ConditionHTTPPaths is False when a mesh proxy reported HTTP calls without paths:
+	// the mesh lacks the Telemetry that adds request_method and request_path.
+	ConditionHTTPPaths = "HTTPPaths"
 
-	ReasonReconciled = "Reconciled"
+	ReasonReconciled   = "Reconciled"
+	ReasonPathsSeen    = "PathsSeen"
+	ReasonNoPathLabels = "NoPathLabels"
 )
 
 // Sort puts calls and everything inside them in their canonical order, so that the

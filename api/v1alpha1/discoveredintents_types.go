@@ -70,6 +70,11 @@ type HTTPPath struct {
 	// lastSeen is when a request on this path was last observed, in lastSeen steps.
 	// +optional
 	LastSeen *metav1.Time `json:"lastSeen,omitempty"`
+
+	// seenBefore is set while the path is known only from counters a proxy had when
+	// first read: requests happened at some time before this, not necessarily near it.
+	// +optional
+	SeenBefore *metav1.Time `json:"seenBefore,omitempty"`
 }
 
 // InternetTarget describes a server outside the cluster.
@@ -174,6 +179,11 @@ type Call struct {
 	// lastSeen is when the call was last observed, in lastSeen steps (default one minute).
 	// +optional
 	LastSeen *metav1.Time `json:"lastSeen,omitempty"`
+
+	// seenBefore is set while the call is known only from counters a proxy had when
+	// first read: it happened at some time before this, not necessarily near it.
+	// +optional
+	SeenBefore *metav1.Time `json:"seenBefore,omitempty"`
 }
 
 // DiscoveredIntentsStatus is what was observed of the client: its calls, and summaries of them.
@@ -182,7 +192,8 @@ type DiscoveredIntentsStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready (the status is reconciled) and Declared (every observed call is declared).
+	// conditions: Ready (the status is reconciled), Declared (every observed call is
+	// declared) and HTTPPaths (False when proxies report HTTP calls without paths).
 	// +listType=map
 	// +listMapKey=type
 	// +optional

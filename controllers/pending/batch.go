@@ -34,11 +34,13 @@ type pendingCall struct {
 	ips       set[string]
 	first     time.Time // zero when only history was seen
 	last      time.Time
+	before    time.Time // earliest bound of history observations
 }
 
 type pendingPath struct {
 	methods set[string]
 	last    time.Time // zero when only history was seen
+	before  time.Time // earliest bound of history observations
 	hits    int       // observations, so the most used paths win a place under the cap
 }
 
@@ -83,22 +85,24 @@ func (b *Batch) add(c resolve.Call) {
 	if c.IP != "" {
 		p.ips.add(c.IP)
 	}
-	seen := c.Time
+	seen, before := c.Time, time.Time{}
 	if c.History {
-		seen = time.Time{}
+		seen, before = time.Time{}, c.Time
 	}
 	if c.Path != "" || c.Method != "" {
-		p.addPath(paths.Normalize(c.Path), strings.ToUpper(c.Method), seen)
+		p.addPath(paths.Normalize(c.Path), strings.ToUpper(c.Method), seen, before)
 	}
 	p.first = earliest(p.first, seen)
 	p.last = latest(p.last, seen)
+	p.before = earliest(p.before, before)
 	if b.oldest.IsZero() || c.Time.Before(b.oldest) {
 		b.oldest = c.Time
 	}
 }
 
-// addPath records a method on a path seen at a time (zero: only known from history).
-func (p *pendingCall) addPath(path, method string, seen time.Time) {
+// addPath records a method on a path seen at a time, or (seen zero) known from
+// history to have been requested before a time.
+func (p *pendingCall) addPath(path, method string, seen, before time.Time) {
 	pp := p.paths[path]
 	if pp == nil {
 		if len(p.paths) >= maxPendingPaths {
@@ -115,6 +119,7 @@ func (p *pendingCall) addPath(path, method string, seen time.Time) {
 		pp.methods.add(method)
 	}
 	pp.last = latest(pp.last, seen)
+	pp.before = earliest(pp.before, before)
 	pp.hits++
 }
 
@@ -127,6 +132,7 @@ func (p *pendingCall) absorbPath(path string, op *pendingPath) {
 			pp.methods.add(m)
 		}
 		pp.last = latest(pp.last, op.last)
+		pp.before = earliest(pp.before, op.before)
 		pp.hits += op.hits
 	case len(p.paths) >= maxPendingPaths:
 		p.truncated = true
@@ -167,6 +173,7 @@ func (b *Batch) absorb(o *Batch) {
 		p.truncated = p.truncated || oc.truncated
 		p.first = earliest(p.first, oc.first)
 		p.last = latest(p.last, oc.last)
+		p.before = earliest(p.before, oc.before)
 	}
 	if b.oldest.IsZero() || (!o.oldest.IsZero() && o.oldest.Before(b.oldest)) {
 		b.oldest = o.oldest

@@ -90,12 +90,25 @@ func (p *pendingCall) mergeInto(c *discoveryv1alpha1.Call, opts MergeOptions) {
 		}
 		h.Methods = union(h.Methods, pp.methods, maxMethods)
 		h.LastSeen = stepForward(h.LastSeen, pp.last, opts.Step)
+		h.SeenBefore = seenBefore(h.SeenBefore, h.LastSeen, pp.before)
 	}
 	c.Truncated = c.Truncated || p.truncated
 	if !p.first.IsZero() && (c.FirstSeen == nil || p.first.Before(c.FirstSeen.Time)) {
 		c.FirstSeen = &metav1.Time{Time: p.first.UTC().Truncate(time.Second)}
 	}
 	c.LastSeen = stepForward(c.LastSeen, p.last, opts.Step)
+	c.SeenBefore = seenBefore(c.SeenBefore, c.LastSeen, p.before)
+}
+
+// seenBefore keeps the earliest bound history gives, until a real lastSeen makes it moot.
+func seenBefore(cur, lastSeen *metav1.Time, before time.Time) *metav1.Time {
+	switch {
+	case lastSeen != nil:
+		return nil
+	case before.IsZero() || (cur != nil && !before.Before(cur.Time)):
+		return cur
+	}
+	return &metav1.Time{Time: before.UTC().Truncate(time.Second)}
 }
 
 // pathsByUse lists the pending paths, most observed first, then by path.

@@ -63,12 +63,20 @@ func TestMergeStepsLastSeenAndKeepsFirstSeen(t *testing.T) {
 func TestMergeOfHistoryLeavesTimesUnset(t *testing.T) {
 	h := httpCall("/old", "GET", t0)
 	h.History = true
-	c := merged(t, h).Calls[0]
+	status := merged(t, h)
+	c := status.Calls[0]
 	if c.LastSeen != nil || c.FirstSeen != nil || c.HTTP[0].LastSeen != nil {
 		t.Errorf("history must not look fresh: %+v", c)
 	}
-	if c.HTTP[0].Path != "/old" {
-		t.Errorf("path = %q", c.HTTP[0].Path)
+	if c.HTTP[0].Path != "/old" || c.SeenBefore == nil || !c.SeenBefore.Time.Equal(t0) || c.HTTP[0].SeenBefore == nil {
+		t.Errorf("history must say it happened before %v: %+v", t0, c)
+	}
+
+	b := newBatch(client.Kind)
+	b.add(httpCall("/old", "GET", t0.Add(time.Minute)))
+	b.MergeInto(status, opts, t0)
+	if c := status.Calls[0]; c.SeenBefore != nil || c.HTTP[0].SeenBefore != nil || c.LastSeen == nil {
+		t.Errorf("a fresh observation replaces history: %+v", c)
 	}
 }
 

@@ -3,6 +3,7 @@ package resolve
 import (
 	"context"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,6 +71,32 @@ type Resolver struct {
 	pods     *podIndex
 	services *serviceIndex
 	dns      *dnsNames
+	views    *sourceViews
+}
+
+// maxSourceViews bounds the pairs remembered to have a source view with paths.
+const maxSourceViews = 100_000
+
+// sourceViews remembers the client → server pairs whose source sidecar reports paths,
+// so that the destination's view of the same calls is not taken twice.
+type sourceViews struct {
+	mu    sync.Mutex
+	pairs map[[2]workloadKey]bool
+}
+
+func (v *sourceViews) mark(client, server Workload) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.pairs) >= maxSourceViews {
+		clear(v.pairs) // forgetting only lets a duplicate view in, which merges harmlessly
+	}
+	v.pairs[[2]workloadKey{{client.Namespace, client.Name}, {server.Namespace, server.Name}}] = true
+}
+
+func (v *sourceViews) has(client, server Workload) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.pairs[[2]workloadKey{{client.Namespace, client.Name}, {server.Namespace, server.Name}}]
 }
 
 // New returns a Resolver that walks owners with owners.
@@ -79,6 +106,7 @@ func New(owners OwnerLookup, opts Options) *Resolver {
 		pods:     newPodIndex(owners, opts.TombstoneTTL, opts.MaxTombstones),
 		services: newServiceIndex(),
 		dns:      newDNSNames(opts.DNSPerClient, opts.DNSClients),
+		views:    &sourceViews{pairs: map[[2]workloadKey]bool{}},
 	}
 }
 
@@ -261,6 +289,14 @@ func (r *Resolver) http(node string, c *reportv1.HTTPCall, emit func(Call)) {
 	}
 	server, ok := r.workload(c.Destination)
 	if !ok {
+		return
+	}
+	// The client's own view wins; the server's is taken when the client has no
+	// sidecar (no mutual TLS) or its view carries no path (a rewrite can hide it).
+	switch {
+	case c.Reporter == reportv1.ReporterSource && c.Path != "":
+		r.views.mark(client, server)
+	case c.Reporter == reportv1.ReporterDestination && c.MutualTLS && r.views.has(client, server):
 		return
 	}
 	call := Call{Client: client, Server: server, Type: discoveryv1alpha1.CallHTTP, Port: c.Port,

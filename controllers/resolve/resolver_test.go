@@ -137,3 +137,22 @@ func TestSidecarMustBeTheWorkloadItSpeaksFor(t *testing.T) {
 		r.Resolve(&reportv1.Report{Node: "node-a", HTTP: []reportv1.HTTPCall{forged}}, func(c Call) { t.Errorf("forged call accepted: %+v", c) })
 	})
 }
+
+func TestTheClientsViewWinsOverTheServers(t *testing.T) {
+	r := resolver(pod("client", "10.0.0.1", false), pod("nginx", "10.0.0.2", false), pod("curl", "10.0.0.3", false))
+	view := func(reporter, proxy, src, path string, mtls bool) reportv1.HTTPCall {
+		return reportv1.HTTPCall{Reporter: reporter, Proxy: netip.MustParseAddr(proxy), MutualTLS: mtls,
+			Source: reportv1.Workload{Namespace: "shop", Name: src}, Destination: reportv1.Workload{Namespace: "shop", Name: "nginx"},
+			Method: "GET", Path: path, Count: 1, Time: now}
+	}
+	var got []string
+	emit := func(c Call) { got = append(got, c.Client.Name+" "+c.Path) }
+	r.Resolve(&reportv1.Report{Node: "node-a", HTTP: []reportv1.HTTPCall{
+		view("source", "10.0.0.1", "client", "/a", true),
+		view("destination", "10.0.0.2", "client", "/rewritten/a", true), // the same calls, seen by nginx
+		view("destination", "10.0.0.2", "curl", "/b", false),            // curl has no sidecar
+	}}, emit)
+	if fmt.Sprint(got) != "[client /a curl /b]" {
+		t.Errorf("got %v", got)
+	}
+}
