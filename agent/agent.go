@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -60,6 +61,9 @@ type options struct {
 	scrape      time.Duration
 	scraper     *envoy.Scraper
 	ztunnelNS   string
+	ztunnelSel  string
+	waypointSel string
+	syn         bool
 }
 
 func flags(o *options, out io.Writer) *flag.FlagSet {
@@ -90,6 +94,9 @@ func flags(o *options, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.scraper.FallbackPort, "scrape-fallback-port", o.scraper.FallbackPort, "port tried when --scrape-port does not answer (Envoy's own)")
 	fs.StringVar(&o.scraper.Path, "scrape-path", o.scraper.Path, "path of the proxies' metrics")
 	fs.StringVar(&o.ztunnelNS, "ztunnel-namespace", "istio-system", "namespace of ztunnel")
+	fs.StringVar(&o.ztunnelSel, "ztunnel-selector", "app=ztunnel", "labels of ztunnel pods")
+	fs.StringVar(&o.waypointSel, "waypoint-selector", "gateway.istio.io/managed=istio.io-mesh-controller", "labels of waypoint pods")
+	fs.BoolVar(&o.syn, "syn", true, "capture SYNs, so short connections between scans are seen (with --connections)")
 	return fs
 }
 
@@ -146,12 +153,14 @@ func run(ctx context.Context, o options) error {
 		}
 		captures = append(captures, c)
 	}
-	if o.connections {
+	if o.connections && o.syn {
 		c, err := capture.Open(ifaces, packets.SYNFilter, capture.SnaplenSYN)
 		if err != nil {
 			return fmt.Errorf("cannot capture SYNs: %w", err)
 		}
 		captures = append(captures, c)
+	}
+	if o.connections {
 		scanner := &conns.Scanner{Root: o.procRoot}
 		if _, err := scanner.Scan(func(conns.Conn) {}); err != nil {
 			return fmt.Errorf("cannot read %s: %w", o.procRoot, err)
@@ -231,6 +240,12 @@ func startMesh(ctx context.Context, o options, rep *report.Reporter) error {
 	tracker := &envoy.Tracker{MaxSeries: 50_000}
 	sel := envoy.DefaultSelectors()
 	sel.Ambient, sel.ZtunnelNamespace = o.ambient, o.ztunnelNS
+	if sel.Ztunnel, err = labels.Parse(o.ztunnelSel); err != nil {
+		return fmt.Errorf("--ztunnel-selector: %w", err)
+	}
+	if sel.Waypoint, err = labels.Parse(o.waypointSel); err != nil {
+		return fmt.Errorf("--waypoint-selector: %w", err)
+	}
 	d := envoy.NewDiscovery(cs, o.report.Node, sel, func(ip netip.Addr) { tracker.Forget(ip.String()) })
 	if !d.Start(ctx) {
 		return errors.New("could not list this node's pods")
