@@ -72,9 +72,11 @@ $(ENVTEST_ASSETS)/kube-apiserver $(ENVTEST_ASSETS)/etcd:
 
 ##@ Build
 
+SCENARIO ?= hack/demo/scenario.yaml
+
 .PHONY: demo
-demo: ## Run the whole system locally against real traffic.
-	@echo "make demo arrives with the end-to-end demo work (issue 8); until then see README" >&2; exit 1
+demo: build envtest-assets ## Run the whole system here against real traffic (SCENARIO=path for another).
+	go run ./hack/demo --scenario $(SCENARIO) --binary $(LOCALBIN)/intent-mapper --assets $(ENVTEST_ASSETS)
 
 .PHONY: build
 build: manifests generate fmt vet ## Build the intent-mapper binary.
