@@ -93,8 +93,9 @@ func (p *pendingCall) mergeInto(c *discoveryv1alpha1.Call, opts MergeOptions) {
 		h.SeenBefore = seenBefore(h.SeenBefore, h.LastSeen, pp.before)
 	}
 	c.Truncated = c.Truncated || p.truncated
-	if !p.first.IsZero() && (c.FirstSeen == nil || p.first.Before(c.FirstSeen.Time)) {
-		c.FirstSeen = &metav1.Time{Time: p.first.UTC().Truncate(time.Second)}
+	// firstSeen moves in the same steps as lastSeen, so that it never reads later.
+	if first := p.first.UTC().Truncate(max(opts.Step, time.Second)); !p.first.IsZero() && (c.FirstSeen == nil || first.Before(c.FirstSeen.Time)) {
+		c.FirstSeen = &metav1.Time{Time: first}
 	}
 	c.LastSeen = stepForward(c.LastSeen, p.last, opts.Step)
 	c.SeenBefore = seenBefore(c.SeenBefore, c.LastSeen, p.before)
