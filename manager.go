@@ -10,7 +10,6 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -31,6 +30,7 @@ type managerOptions struct {
 	metricsAddr string
 	probeAddr   string
 	leaderElect bool
+	agentImage  string
 	dataPath    controllers.DataPathOptions
 	zap         zap.Options
 }
@@ -45,6 +45,7 @@ func parseManagerFlags(args []string) (managerOptions, error) {
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address the Prometheus metrics endpoint binds to; 0 turns it off")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address the health and readiness probes bind to")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader, so that only one manager writes at a time")
+	fs.StringVar(&o.agentImage, "agent-image", envOr("AGENT_IMAGE", "intent-mapper:latest"), "image of the agents the manager deploys, unless IntentMapper names one (env AGENT_IMAGE)")
 	fs.StringVar(&d.Namespace, "namespace", d.Namespace, "namespace the manager runs in (env POD_NAMESPACE)")
 	fs.StringVar(&d.IngestAddr, "ingest-bind-address", d.IngestAddr, "address agents' reports are served on (TLS)")
 	fs.StringVar(&d.IngestService, "ingest-service", d.IngestService, "name of the ingest Service, for the self-signed certificate's DNS names")
@@ -87,15 +88,18 @@ func startManager(o managerOptions) error {
 		HealthProbeBindAddress: o.probeAddr,
 		LeaderElection:         o.leaderElect,
 		LeaderElectionID:       "intent-mapper.intentmapper.io",
-		// Objects are cached without managedFields: the resolver never reads them.
-		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache:                  controllers.CacheOptions(o.dataPath.Namespace),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 	ctx := ctrl.SetupSignalHandler()
-	if _, err := controllers.SetupDataPath(ctx, mgr, o.dataPath); err != nil {
+	dp, err := controllers.SetupDataPath(ctx, mgr, o.dataPath)
+	if err != nil {
 		return err
+	}
+	if err := controllers.SetupIntentMapper(mgr, dp, o.dataPath, o.agentImage); err != nil {
+		return fmt.Errorf("setting up the IntentMapper controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
@@ -104,4 +108,11 @@ func startManager(o managerOptions) error {
 		return err
 	}
 	return mgr.Start(ctx)
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
 }

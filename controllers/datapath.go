@@ -5,7 +5,13 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"strings"
 	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -60,6 +66,8 @@ type DataPath struct {
 	Pending  *pending.Store
 	Resolver *resolve.Resolver
 	Ingest   *ingest.Server
+	// Settings take IntentMapper's spec over the flags.
+	Settings *Settings
 }
 
 // SetupDataPath adds the ingest server, the resolver and the DiscoveredIntents
@@ -93,14 +101,14 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 	if err := mgr.AddReadyzCheck("ingest", server.Ready); err != nil {
 		return nil, err
 	}
+	settings := NewSettings(o.Merge, o.Flush)
 	reconciler := &DiscoveredIntentsReconciler{
-		Client: mgr.GetClient(), Pending: store, Events: events,
-		Merge: o.Merge, Flush: o.Flush, Now: time.Now,
+		Client: mgr.GetClient(), Pending: store, Events: events, Settings: settings, Now: time.Now,
 	}
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the DiscoveredIntents controller: %w", err)
 	}
-	return &DataPath{Pending: store, Resolver: resolver, Ingest: server}, nil
+	return &DataPath{Pending: store, Resolver: resolver, Ingest: server, Settings: settings}, nil
 }
 
 // certificateSource serves the user's certificate files, or a self-signed certificate
@@ -121,4 +129,32 @@ func certificateSource(mgr ctrl.Manager, o DataPathOptions) (func(*tls.ClientHel
 		CALifetime: 5 * 365 * 24 * time.Hour, CertLifetime: 90 * 24 * time.Hour, Check: time.Hour,
 	}
 	return self.GetCertificate, mgr.Add(self)
+}
+
+// CacheOptions are the manager's caches: objects are kept without managedFields (the
+// resolver never reads them), and the kinds the manager only deploys are watched in
+// its own namespace alone, which is all its Role allows.
+func CacheOptions(namespace string) cache.Options {
+	own := map[string]cache.Config{namespace: {}}
+	return cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&appsv1.DaemonSet{}:      {Namespaces: own},
+			&corev1.ServiceAccount{}: {Namespaces: own},
+		},
+	}
+}
+
+// SetupIntentMapper adds the IntentMapper reconciler, which deploys the agents and
+// hands IntentMapper's settings to the data path.
+func SetupIntentMapper(mgr ctrl.Manager, dp *DataPath, o DataPathOptions, image string) error {
+	account := o.AgentServiceAccount[strings.LastIndex(o.AgentServiceAccount, "/")+1:]
+	return (&IntentMapperReconciler{
+		Client:   mgr.GetClient(),
+		Settings: dp.Settings,
+		Agent: AgentOptions{
+			Namespace: o.Namespace, ServiceAccount: account, Image: image,
+			IngestService: o.IngestService, CAConfigMap: o.CAConfigMap,
+		},
+	}).SetupWithManager(mgr)
 }

@@ -53,10 +53,9 @@ type DiscoveredIntentsReconciler struct {
 	client.Client
 	Pending *pending.Store
 	// Events carries the clients that have new pending calls.
-	Events <-chan event.GenericEvent
-	Merge  pending.MergeOptions
-	Flush  time.Duration
-	Now    func() time.Time
+	Events   <-chan event.GenericEvent
+	Settings *Settings
+	Now      func() time.Time
 }
 
 // +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=discoveredintents,verbs=get;list;watch;create
@@ -81,7 +80,8 @@ func (r *DiscoveredIntentsReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	}
 	r.Pending.Seen(key)
 
-	result, batch := r.takePending(key, now)
+	merge, flush := r.Settings.Get()
+	result, batch := r.takePending(key, now, merge.Retention, flush)
 	before := di.DeepCopy()
 	defer func() {
 		if err := r.patchStatus(ctx, before, di, batch, now); err != nil {
@@ -90,7 +90,7 @@ func (r *DiscoveredIntentsReconciler) Reconcile(ctx context.Context, req ctrl.Re
 		}
 	}()
 
-	reconcileCalls(di, batch, r.Merge, now)
+	reconcileCalls(di, batch, merge, now)
 	reconcileSummary(di)
 	reconcileHTTPPaths(di)
 	reconcileReady(di)
@@ -99,12 +99,12 @@ func (r *DiscoveredIntentsReconciler) Reconcile(ctx context.Context, req ctrl.Re
 
 // takePending takes the client's pending calls, unless the client was written less
 // than a flush interval ago: then it asks to come back when the interval is over.
-func (r *DiscoveredIntentsReconciler) takePending(key pending.Key, now time.Time) (ctrl.Result, *pending.Batch) {
+func (r *DiscoveredIntentsReconciler) takePending(key pending.Key, now time.Time, retention, flush time.Duration) (ctrl.Result, *pending.Batch) {
 	var result ctrl.Result
-	if r.Merge.Retention > 0 {
-		result.RequeueAfter = max(min(r.Merge.Retention/4, time.Hour), r.Flush)
+	if retention > 0 {
+		result.RequeueAfter = max(min(retention/4, time.Hour), flush)
 	}
-	if wait := r.Pending.Wait(key, now, r.Flush); wait > 0 && r.Pending.Pending(key) {
+	if wait := r.Pending.Wait(key, now, flush); wait > 0 && r.Pending.Pending(key) {
 		result.RequeueAfter = wait
 		return result, nil
 	}

@@ -93,6 +93,7 @@ func startManager() {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:     scheme,
 		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Cache:      CacheOptions(managerNamespace),
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)}, // restarted in one process
 	})
 	Expect(err).NotTo(HaveOccurred())
@@ -107,6 +108,7 @@ func startManager() {
 	mgrCtx, mgrCancel := context.WithCancel(ctx)
 	dataPath, err = SetupDataPath(mgrCtx, mgr, opts)
 	Expect(err).NotTo(HaveOccurred())
+	Expect(SetupIntentMapper(mgr, dataPath, opts, "intent-mapper:test")).To(Succeed())
 
 	done := make(chan struct{})
 	go func() {

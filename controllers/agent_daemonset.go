@@ -1,0 +1,156 @@
+package controllers
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
+	"github.com/intent-mapper/intent-mapper/controllers/ingest"
+)
+
+// Where the agent finds what it is given.
+const (
+	agentCADir     = "/var/run/intent-mapper/ca"
+	agentTokenDir  = "/var/run/secrets/intent-mapper"
+	agentProcRoot  = "/host/proc"
+	agentMetrics   = 9464
+	tokenExpirySec = 3600
+)
+
+// AgentOptions are what the agent DaemonSet is built from besides IntentMapper's spec.
+type AgentOptions struct {
+	Namespace      string
+	ServiceAccount string
+	Image          string // the manager's own image, unless the spec names one
+	IngestService  string
+	CAConfigMap    string
+}
+
+func agentLabels() map[string]string {
+	return map[string]string{"app.kubernetes.io/name": "intent-mapper", "app.kubernetes.io/component": "agent"}
+}
+
+// defaultAgentResources come from the measured limits (docs and make bench): the
+// reporter holds under 10 MiB at its worst; a socket's buffer is 8 KiB per interface.
+func defaultAgentResources() corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")},
+	}
+}
+
+// agentPodSpec is the agent's pod: on the host's network and PID namespace, with the
+// least it needs: NET_RAW for its packet sockets, SYS_PTRACE to read other processes'
+// /proc/<pid>/ns/net (a ptrace-mode access check), nothing else, and a read-only root.
+func agentPodSpec(spec *discoveryv1alpha1.IntentMapperSpec, o AgentOptions) corev1.PodSpec {
+	a := &spec.Agent
+	image := a.Image
+	if image == "" {
+		image = o.Image
+	}
+	resources := defaultAgentResources()
+	if a.Resources != nil {
+		resources = *a.Resources
+	}
+	return corev1.PodSpec{
+		ServiceAccountName: o.ServiceAccount,
+		HostNetwork:        true,
+		HostPID:            true,
+		DNSPolicy:          corev1.DNSClusterFirstWithHostNet,
+		NodeSelector:       a.NodeSelector,
+		Tolerations:        a.Tolerations,
+		PriorityClassName:  a.PriorityClassName,
+		Containers: []corev1.Container{{
+			Name:            "agent",
+			Image:           image,
+			ImagePullPolicy: a.ImagePullPolicy,
+			Args:            agentArgs(spec, o),
+			Env: []corev1.EnvVar{{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{
+				FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "spec.nodeName"},
+			}}},
+			Ports:     []corev1.ContainerPort{{Name: "metrics", ContainerPort: agentMetrics}},
+			Resources: resources,
+			SecurityContext: &corev1.SecurityContext{
+				RunAsUser:                ptr.To[int64](0), // packet sockets need the capability as root in the container
+				RunAsNonRoot:             ptr.To(false),
+				AllowPrivilegeEscalation: ptr.To(false),
+				ReadOnlyRootFilesystem:   ptr.To(true),
+				Capabilities: &corev1.Capabilities{
+					Drop: []corev1.Capability{"ALL"},
+					Add:  []corev1.Capability{"NET_RAW", "SYS_PTRACE"},
+				},
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+			VolumeMounts: []corev1.VolumeMount{
+				{Name: "host-proc", MountPath: agentProcRoot, ReadOnly: true},
+				{Name: "ca", MountPath: agentCADir, ReadOnly: true},
+				{Name: "token", MountPath: agentTokenDir, ReadOnly: true},
+			},
+		}},
+		Volumes: []corev1.Volume{
+			{Name: "host-proc", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/proc", Type: ptr.To(corev1.HostPathDirectory)}}},
+			{Name: "ca", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+				LocalObjectReference: corev1.LocalObjectReference{Name: o.CAConfigMap},
+			}}},
+			{Name: "token", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{
+				ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: ingest.Audience, ExpirationSeconds: ptr.To[int64](tokenExpirySec), Path: "token"},
+			}}}}},
+		},
+	}
+}
+
+func agentArgs(spec *discoveryv1alpha1.IntentMapperSpec, o AgentOptions) []string {
+	src := spec.Agent.Sources
+	iv := spec.Intervals
+	args := []string{
+		"agent",
+		"--node=$(NODE_NAME)",
+		fmt.Sprintf("--manager-url=https://%s.%s.svc:9443%s", o.IngestService, o.Namespace, ingest.Path),
+		"--ca-file=" + agentCADir + "/ca.crt",
+		"--token-file=" + agentTokenDir + "/token",
+		"--proc-root=" + agentProcRoot,
+		fmt.Sprintf("--metrics-bind-address=:%d", agentMetrics),
+		"--report-interval=" + duration(iv.Report, 10*time.Second),
+		"--scan-interval=" + duration(iv.Scan, 10*time.Second),
+		"--scrape-interval=" + duration(iv.Scrape, 15*time.Second),
+		fmt.Sprintf("--dns=%t", on(src.DNS, true)),
+		fmt.Sprintf("--connections=%t", on(src.Connections, true)),
+		fmt.Sprintf("--istio=%t", on(src.Istio, true)),
+		fmt.Sprintf("--ambient=%t", on(src.Ambient, false)),
+	}
+	if len(spec.Agent.Interfaces) > 0 {
+		args = append(args, "--interfaces="+strings.Join(spec.Agent.Interfaces, ","))
+	}
+	return args
+}
+
+func duration(d *metav1.Duration, byDefault time.Duration) string {
+	if d == nil || d.Duration <= 0 {
+		return byDefault.String()
+	}
+	return d.Duration.String()
+}
+
+func on(v *bool, byDefault bool) bool {
+	if v == nil {
+		return byDefault
+	}
+	return *v
+}
+
+// desiredDaemonSet writes the agent DaemonSet's spec into ds, leaving what the API
+// server defaults alone.
+func desiredDaemonSet(ds *appsv1.DaemonSet, spec *discoveryv1alpha1.IntentMapperSpec, o AgentOptions) {
+	ds.Labels = agentLabels()
+	ds.Spec.Selector = &metav1.LabelSelector{MatchLabels: agentLabels()}
+	ds.Spec.Template.Labels = agentLabels()
+	ds.Spec.Template.Spec = agentPodSpec(spec, o)
+	ds.Spec.UpdateStrategy = appsv1.DaemonSetUpdateStrategy{Type: appsv1.RollingUpdateDaemonSetStrategyType}
+}

@@ -1,0 +1,175 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
+)
+
+// IntentMapper condition types and reasons.
+const (
+	ConditionAvailable   = "Available"
+	ConditionProgressing = "Progressing"
+	ConditionDegraded    = "Degraded"
+)
+
+// IntentMapperReconciler deploys and keeps in shape what IntentMapper describes: the
+// agent's ServiceAccount and DaemonSet and the ingest Service, all owned by it, and
+// hands its settings to the manager.
+type IntentMapperReconciler struct {
+	client.Client
+	Agent    AgentOptions
+	Settings *Settings
+}
+
+// +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=intentmappers,verbs=get;list;watch
+// +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=intentmappers/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps,namespace=system,resources=daemonsets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",namespace=system,resources=serviceaccounts;services,verbs=get;list;watch;create;update;patch
+
+// Reconcile brings the deployed objects in line with IntentMapper and reports on them.
+func (r *IntentMapperReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
+	im := &discoveryv1alpha1.IntentMapper{}
+	if err := r.Get(ctx, req.NamespacedName, im); err != nil {
+		if client.IgnoreNotFound(err) == nil && req.Name == discoveryv1alpha1.SingletonName {
+			r.Settings.Apply(nil) // gone: the flags rule again; owned objects go with it
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !im.DeletionTimestamp.IsZero() || im.Name != discoveryv1alpha1.SingletonName {
+		return ctrl.Result{}, nil
+	}
+	r.Settings.Apply(&im.Spec)
+
+	before := im.DeepCopy()
+	ds := &appsv1.DaemonSet{}
+	var errs []error
+	defer func() {
+		reconcileIntentMapperStatus(im, ds, kerrors.NewAggregate(errs))
+		if !equality.Semantic.DeepEqual(before.Status, im.Status) {
+			if err := r.Status().Patch(ctx, im, client.MergeFrom(before)); err != nil {
+				reterr = kerrors.NewAggregate([]error{reterr, err})
+			}
+		}
+	}()
+
+	for _, phase := range []func(context.Context, *discoveryv1alpha1.IntentMapper) error{
+		r.reconcileServiceAccount,
+		r.reconcileIngestService,
+	} {
+		if err := phase(ctx, im); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := r.reconcileDaemonSet(ctx, im, ds); err != nil {
+		errs = append(errs, err)
+	}
+	return ctrl.Result{}, kerrors.NewAggregate(errs)
+}
+
+func (r *IntentMapperReconciler) reconcileServiceAccount(ctx context.Context, im *discoveryv1alpha1.IntentMapper) error {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: r.Agent.ServiceAccount, Namespace: r.Agent.Namespace}}
+	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, sa, func() error {
+		sa.Labels = agentLabels()
+		return r.adopt(im, sa)
+	})
+	return wrap("agent ServiceAccount", err)
+}
+
+// reconcileIngestService routes agents' reports to the manager (only the leader is
+// ready, so only the leader gets them).
+func (r *IntentMapperReconciler) reconcileIngestService(ctx context.Context, im *discoveryv1alpha1.IntentMapper) error {
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: r.Agent.IngestService, Namespace: r.Agent.Namespace}}
+	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, svc, func() error {
+		svc.Labels = map[string]string{"app.kubernetes.io/name": "intent-mapper", "app.kubernetes.io/component": "ingest"}
+		svc.Spec.Selector = map[string]string{"app.kubernetes.io/name": "intent-mapper", "app.kubernetes.io/component": "manager"}
+		svc.Spec.Ports = []corev1.ServicePort{{Name: "ingest", Port: 9443, TargetPort: intstr.FromString("ingest"), Protocol: corev1.ProtocolTCP}}
+		return r.adopt(im, svc)
+	})
+	return wrap("ingest Service", err)
+}
+
+func (r *IntentMapperReconciler) reconcileDaemonSet(ctx context.Context, im *discoveryv1alpha1.IntentMapper, ds *appsv1.DaemonSet) error {
+	ds.Name, ds.Namespace = r.Agent.ServiceAccount, r.Agent.Namespace
+	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, ds, func() error {
+		desiredDaemonSet(ds, &im.Spec, r.Agent)
+		return r.adopt(im, ds)
+	})
+	return wrap("agent DaemonSet", err)
+}
+
+// adopt makes im the controller of obj, taking over from an IntentMapper deleted
+// before the garbage collector got to its objects.
+func (r *IntentMapperReconciler) adopt(im *discoveryv1alpha1.IntentMapper, obj client.Object) error {
+	refs := obj.GetOwnerReferences()
+	kept := refs[:0]
+	for _, ref := range refs {
+		if ref.Kind != "IntentMapper" || ref.UID == im.UID {
+			kept = append(kept, ref)
+		}
+	}
+	obj.SetOwnerReferences(kept)
+	return controllerutil.SetControllerReference(im, obj, r.Scheme())
+}
+
+func wrap(what string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// reconcileIntentMapperStatus reports the agents as the DaemonSet counts them.
+func reconcileIntentMapperStatus(im *discoveryv1alpha1.IntentMapper, ds *appsv1.DaemonSet, failure error) {
+	st := &im.Status
+	st.ObservedGeneration = im.Generation
+	st.DesiredAgents, st.ReadyAgents = ds.Status.DesiredNumberScheduled, ds.Status.NumberReady
+	set := func(t string, ok bool, reason, msg string) {
+		status := metav1.ConditionFalse
+		if ok {
+			status = metav1.ConditionTrue
+		}
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: msg, ObservedGeneration: im.Generation})
+	}
+	counts := fmt.Sprintf("%d of %d agents ready", st.ReadyAgents, st.DesiredAgents)
+	if failure != nil {
+		set(ConditionDegraded, true, "ReconcileFailed", failure.Error())
+	} else {
+		set(ConditionDegraded, false, "Reconciled", "every object is as IntentMapper describes")
+	}
+	rolling := ds.Generation == 0 || ds.Status.ObservedGeneration < ds.Generation || ds.Status.UpdatedNumberScheduled < ds.Status.DesiredNumberScheduled
+	if rolling {
+		set(ConditionProgressing, true, "RollingOut", fmt.Sprintf("%d of %d agents updated", ds.Status.UpdatedNumberScheduled, st.DesiredAgents))
+	} else {
+		set(ConditionProgressing, false, "RolledOut", "every agent runs the current spec")
+	}
+	ready := st.DesiredAgents > 0 && st.ReadyAgents == st.DesiredAgents
+	reason := "AgentsReady"
+	if !ready {
+		reason = "AgentsNotReady"
+	}
+	set(ConditionAvailable, ready, reason, counts)
+}
+
+// SetupWithManager watches IntentMapper and the objects it owns, so a hand edit is put back.
+func (r *IntentMapperReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&discoveryv1alpha1.IntentMapper{}).
+		Owns(&appsv1.DaemonSet{}).
+		Owns(&corev1.ServiceAccount{}).
+		Owns(&corev1.Service{}).
+		Named("intentmapper").
+		Complete(r)
+}
