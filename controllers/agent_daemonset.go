@@ -33,8 +33,16 @@ type AgentOptions struct {
 	CAConfigMap    string
 }
 
+// Labels of what the operator deploys.
+const (
+	labelName      = "app.kubernetes.io/name"
+	labelComponent = "app.kubernetes.io/component"
+	agentName      = "agent"
+	tokenVolume    = "token"
+)
+
 func agentLabels() map[string]string {
-	return map[string]string{"app.kubernetes.io/name": "intent-mapper", "app.kubernetes.io/component": "agent"}
+	return map[string]string{labelName: "intent-mapper", labelComponent: agentName}
 }
 
 // defaultAgentResources come from the measured limits (docs and make bench): the
@@ -68,7 +76,7 @@ func agentPodSpec(spec *discoveryv1alpha1.IntentMapperSpec, o AgentOptions) core
 		Tolerations:        a.Tolerations,
 		PriorityClassName:  a.PriorityClassName,
 		Containers: []corev1.Container{{
-			Name:            "agent",
+			Name:            agentName,
 			Image:           image,
 			ImagePullPolicy: a.ImagePullPolicy,
 			Args:            agentArgs(spec, o),
@@ -91,7 +99,7 @@ func agentPodSpec(spec *discoveryv1alpha1.IntentMapperSpec, o AgentOptions) core
 			VolumeMounts: []corev1.VolumeMount{
 				{Name: "host-proc", MountPath: agentProcRoot, ReadOnly: true},
 				{Name: "ca", MountPath: agentCADir, ReadOnly: true},
-				{Name: "token", MountPath: agentTokenDir, ReadOnly: true},
+				{Name: tokenVolume, MountPath: agentTokenDir, ReadOnly: true},
 			},
 		}},
 		Volumes: []corev1.Volume{
@@ -99,7 +107,7 @@ func agentPodSpec(spec *discoveryv1alpha1.IntentMapperSpec, o AgentOptions) core
 			{Name: "ca", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 				LocalObjectReference: corev1.LocalObjectReference{Name: o.CAConfigMap},
 			}}},
-			{Name: "token", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{
+			{Name: tokenVolume, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{
 				ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: ingest.Audience, ExpirationSeconds: ptr.To[int64](tokenExpirySec), Path: "token"},
 			}}}}},
 		},
@@ -110,7 +118,7 @@ func agentArgs(spec *discoveryv1alpha1.IntentMapperSpec, o AgentOptions) []strin
 	src := spec.Agent.Sources
 	iv := spec.Intervals
 	args := []string{
-		"agent",
+		agentName,
 		"--node=$(NODE_NAME)",
 		fmt.Sprintf("--manager-url=https://%s.%s.svc:9443%s", o.IngestService, o.Namespace, ingest.Path),
 		"--ca-file=" + agentCADir + "/ca.crt",
