@@ -37,12 +37,13 @@ type AgentOptions struct {
 const (
 	labelName      = "app.kubernetes.io/name"
 	labelComponent = "app.kubernetes.io/component"
+	projectName    = "intent-mapper"
 	agentName      = "agent"
 	tokenVolume    = "token"
 )
 
 func agentLabels() map[string]string {
-	return map[string]string{labelName: "intent-mapper", labelComponent: agentName}
+	return map[string]string{labelName: projectName, labelComponent: agentName}
 }
 
 // defaultAgentResources come from the measured limits (docs and make bench): the

@@ -93,8 +93,8 @@ func (r *IntentMapperReconciler) reconcileServiceAccount(ctx context.Context, im
 func (r *IntentMapperReconciler) reconcileIngestService(ctx context.Context, im *discoveryv1alpha1.IntentMapper) error {
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: r.Agent.IngestService, Namespace: r.Agent.Namespace}}
 	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, svc, func() error {
-		svc.Labels = map[string]string{labelName: "intent-mapper", labelComponent: "ingest"}
-		svc.Spec.Selector = map[string]string{labelName: "intent-mapper", labelComponent: "manager"}
+		svc.Labels = map[string]string{labelName: projectName, labelComponent: "ingest"}
+		svc.Spec.Selector = map[string]string{labelName: projectName, labelComponent: "manager"}
 		svc.Spec.Ports = []corev1.ServicePort{{Name: "ingest", Port: 9443, TargetPort: intstr.FromString("ingest"), Protocol: corev1.ProtocolTCP}}
 		return r.adopt(im, svc)
 	})
