@@ -37,6 +37,9 @@ func DefaultSelectors() Selectors {
 	}
 }
 
+// The agent reads pods, and nothing else, from the API server.
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+
 // Discovery watches the pods of one node (and only those: a field selector on
 // spec.nodeName) and lists the mesh proxies among them.
 type Discovery struct {
