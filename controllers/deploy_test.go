@@ -42,11 +42,11 @@ func kustomizeBuild(dir string) []*unstructured.Unstructured {
 }
 
 // apply applies objects with server-side apply, as kubectl apply --server-side does.
-func apply(objs []*unstructured.Unstructured, opts ...client.PatchOption) {
+func apply(objs []*unstructured.Unstructured, opts ...client.ApplyOption) {
 	for _, obj := range objs {
 		o := obj.DeepCopy()
 		o.SetManagedFields(nil)
-		Expect(k8sClient.Patch(ctx, o, client.Apply, append(opts, client.FieldOwner("deploy-test"), client.ForceOwnership)...)).
+		Expect(k8sClient.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), append(opts, client.FieldOwner("deploy-test"), client.ForceOwnership)...)).
 			To(Succeed(), "%s %s", o.GetKind(), o.GetName())
 	}
 }
