@@ -1,6 +1,7 @@
 # intent-mapper: build, generate, test.
 
-IMG ?= intent-mapper:latest
+VERSION ?= 0.1.0
+IMG ?= intent-mapper:$(VERSION)
 LOCALBIN ?= $(CURDIR)/bin
 ENVTEST_ASSETS ?= $(LOCALBIN)/k8s
 
@@ -13,7 +14,7 @@ GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 
 # Generated files that verify-gen keeps current.
-GENERATED := api config
+GENERATED := api config bundle bundle.Dockerfile
 
 SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
@@ -58,8 +59,12 @@ bench: ## Run every benchmark beside its baseline; print the table, write bench/
 lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 	$(GOLANGCI_LINT) run ./...
 
+.PHONY: bundle
+bundle: manifests ## Generate the OLM bundle (bundle/, bundle.Dockerfile) for VERSION and IMG.
+	go run ./hack/bundle --version $(VERSION) --image $(IMG)
+
 .PHONY: verify-gen
-verify-gen: manifests generate ## Fail when generated files are stale.
+verify-gen: manifests generate bundle ## Fail when generated files (CRDs, RBAC, deepcopy, bundle) are stale.
 	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
 		echo "generated files are stale; run 'make manifests generate' and commit:"; \
 		git status --porcelain -- $(GENERATED); git --no-pager diff --stat -- $(GENERATED); exit 1; \

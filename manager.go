@@ -53,7 +53,7 @@ func parseManagerFlags(args []string) (managerOptions, error) {
 	fs.StringVar(&d.TLSKeyFile, "tls-key-file", "", "key of --tls-cert-file")
 	fs.StringVar(&d.CertSecret, "tls-secret", d.CertSecret, "Secret holding the self-signed CA and serving certificate")
 	fs.StringVar(&d.CAConfigMap, "ca-configmap", d.CAConfigMap, "ConfigMap the CA is published in, for agents")
-	fs.StringVar(&d.AgentServiceAccount, "agent-service-account", d.AgentServiceAccount, "namespace/name of the only ServiceAccount allowed to report")
+	fs.StringVar(&d.AgentServiceAccount, "agent-service-account", d.AgentServiceAccount, "namespace/name of the only ServiceAccount allowed to report (NAMESPACE/intent-mapper-agent when empty)")
 	fs.Int64Var(&d.MaxReportBytes, "max-report-bytes", d.MaxReportBytes, "largest report accepted, after decompression")
 	fs.DurationVar(&d.Flush, "flush-interval", d.Flush, "shortest time between two writes of one DiscoveredIntents")
 	fs.DurationVar(&d.Merge.Step, "last-seen-step", d.Merge.Step, "step in which lastSeen moves")

@@ -37,7 +37,8 @@ type DataPathOptions struct {
 	// manager keeps a self-signed one in CertSecret and publishes its CA in CAConfigMap.
 	TLSCertFile, TLSKeyFile string
 	CertSecret, CAConfigMap string
-	// AgentServiceAccount (namespace/name) is the only identity allowed to report.
+	// AgentServiceAccount (namespace/name) is the only identity allowed to report;
+	// intent-mapper-agent in Namespace when empty.
 	AgentServiceAccount string
 	MaxReportBytes      int64
 	Flush               time.Duration
@@ -45,19 +46,26 @@ type DataPathOptions struct {
 	Resolve             resolve.Options
 }
 
+// agentServiceAccount is the agents' identity, namespace/name.
+func (o DataPathOptions) agentServiceAccount() string {
+	if o.AgentServiceAccount != "" {
+		return o.AgentServiceAccount
+	}
+	return o.Namespace + "/intent-mapper-agent"
+}
+
 // DefaultDataPathOptions are the manager's defaults.
 func DefaultDataPathOptions() DataPathOptions {
 	return DataPathOptions{
-		Namespace:           "intent-mapper-system",
-		IngestAddr:          ":9443",
-		IngestService:       "intent-mapper-ingest",
-		CertSecret:          "intent-mapper-ingest-tls",
-		CAConfigMap:         "intent-mapper-ca",
-		AgentServiceAccount: "intent-mapper-system/intent-mapper-agent",
-		MaxReportBytes:      ingest.DefaultMaxBody,
-		Flush:               5 * time.Second,
-		Merge:               pending.MergeOptions{Step: time.Minute, MaxPaths: 100},
-		Resolve:             resolve.DefaultOptions(),
+		Namespace:      "intent-mapper-system",
+		IngestAddr:     ":9443",
+		IngestService:  "intent-mapper-ingest",
+		CertSecret:     "intent-mapper-ingest-tls",
+		CAConfigMap:    "intent-mapper-ca",
+		MaxReportBytes: ingest.DefaultMaxBody,
+		Flush:          5 * time.Second,
+		Merge:          pending.MergeOptions{Step: time.Minute, MaxPaths: 100},
+		Resolve:        resolve.DefaultOptions(),
 	}
 }
 
@@ -73,6 +81,7 @@ type DataPath struct {
 // SetupDataPath adds the ingest server, the resolver and the DiscoveredIntents
 // reconciler to the manager.
 func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*DataPath, error) {
+	o.AgentServiceAccount = o.agentServiceAccount()
 	events := make(chan event.GenericEvent, 1024)
 	store := pending.NewStore(func(k pending.Key) {
 		di := &discoveryv1alpha1.DiscoveredIntents{}
@@ -148,7 +157,8 @@ func CacheOptions(namespace string) cache.Options {
 // SetupIntentMapper adds the IntentMapper reconciler, which deploys the agents and
 // hands IntentMapper's settings to the data path.
 func SetupIntentMapper(mgr ctrl.Manager, dp *DataPath, o DataPathOptions, image string) error {
-	account := o.AgentServiceAccount[strings.LastIndex(o.AgentServiceAccount, "/")+1:]
+	sa := o.agentServiceAccount()
+	account := sa[strings.LastIndex(sa, "/")+1:]
 	return (&IntentMapperReconciler{
 		Client:   mgr.GetClient(),
 		Settings: dp.Settings,
