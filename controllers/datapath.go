@@ -44,6 +44,8 @@ type DataPathOptions struct {
 	Flush               time.Duration
 	Merge               pending.MergeOptions
 	Resolve             resolve.Options
+	// DeclaredPoll is how often to look for the ClientIntents API.
+	DeclaredPoll time.Duration
 }
 
 // agentServiceAccount is the agents' identity, namespace/name.
@@ -111,8 +113,15 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 		return nil, err
 	}
 	settings := NewSettings(o.Merge, o.Flush)
+	watch, err := NewDeclaredWatch(mgr, events, o.DeclaredPoll)
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(watch); err != nil {
+		return nil, err
+	}
 	reconciler := &DiscoveredIntentsReconciler{
-		Client: mgr.GetClient(), Pending: store, Events: events, Settings: settings, Now: time.Now,
+		Client: mgr.GetClient(), Pending: store, Events: events, Settings: settings, Declared: watch, Now: time.Now,
 	}
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the DiscoveredIntents controller: %w", err)

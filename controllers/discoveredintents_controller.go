@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -22,6 +23,7 @@ import (
 
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
 	"github.com/intent-mapper/intent-mapper/controllers/pending"
+	"github.com/intent-mapper/intent-mapper/declared"
 )
 
 var (
@@ -55,6 +57,7 @@ type DiscoveredIntentsReconciler struct {
 	// Events carries the clients that have new pending calls.
 	Events   <-chan event.GenericEvent
 	Settings *Settings
+	Declared *DeclaredWatch
 	Now      func() time.Time
 }
 
@@ -91,6 +94,7 @@ func (r *DiscoveredIntentsReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	}()
 
 	reconcileCalls(di, batch, merge, now)
+	reconcileDeclared(di, r.Declared)
 	reconcileSummary(di)
 	reconcileHTTPPaths(di)
 	reconcileReady(di)
@@ -133,6 +137,38 @@ func (r *DiscoveredIntentsReconciler) create(ctx context.Context, key pending.Ke
 func reconcileCalls(di *discoveryv1alpha1.DiscoveredIntents, batch *pending.Batch, opts pending.MergeOptions, now time.Time) {
 	batch.MergeInto(&di.Status, opts, now)
 	di.Status.Sort()
+}
+
+// reconcileDeclared marks each call declared or not, and sets the Declared condition,
+// once ClientIntents can be read; until then neither is set.
+func reconcileDeclared(di *discoveryv1alpha1.DiscoveredIntents, w *DeclaredWatch) {
+	decl, known := w.Declarations()
+	if !known {
+		for i := range di.Status.Calls {
+			di.Status.Calls[i].Declared = nil
+		}
+		meta.RemoveStatusCondition(&di.Status.Conditions, discoveryv1alpha1.ConditionDeclared)
+		return
+	}
+	clientKey := di.Namespace + "/" + di.Spec.Workload.Name
+	undeclared := 0
+	for i := range di.Status.Calls {
+		ok := true
+		for _, item := range declared.CallItems(clientKey, di.Status.Calls[i]) {
+			ok = ok && decl[item]
+		}
+		di.Status.Calls[i].Declared = ptr.To(ok)
+		if !ok {
+			undeclared++
+		}
+	}
+	cond := metav1.Condition{Type: discoveryv1alpha1.ConditionDeclared, ObservedGeneration: di.Generation,
+		Status: metav1.ConditionTrue, Reason: "AllDeclared", Message: fmt.Sprintf("all %d calls are declared", len(di.Status.Calls))}
+	if undeclared > 0 {
+		cond.Status, cond.Reason = metav1.ConditionFalse, "UndeclaredCalls"
+		cond.Message = fmt.Sprintf("%d of %d calls not declared", undeclared, len(di.Status.Calls))
+	}
+	meta.SetStatusCondition(&di.Status.Conditions, cond)
 }
 
 // reconcileSummary derives the printer-column fields from the calls.

@@ -83,6 +83,7 @@ const (
 	agentAccount     = "intent-mapper-agent"
 	ingestHost       = "intent-mapper-ingest.intent-mapper-system.svc"
 	testFlush        = 300 * time.Millisecond
+	testDeclaredPoll = 300 * time.Millisecond
 )
 
 var (
@@ -106,6 +107,7 @@ func startManager() {
 	opts := DefaultDataPathOptions()
 	opts.IngestListener = ln
 	opts.Flush = testFlush
+	opts.DeclaredPoll = testDeclaredPoll
 	opts.AgentServiceAccount = managerNamespace + "/" + agentAccount
 	mgrCtx, mgrCancel := context.WithCancel(ctx)
 	dataPath, err = SetupDataPath(mgrCtx, mgr, opts)
