@@ -88,6 +88,10 @@ demo: build envtest-assets ## Run the whole system here against real traffic (SC
 build: manifests generate fmt vet ## Build the intent-mapper binary.
 	go build -o $(LOCALBIN)/intent-mapper .
 
+.PHONY: plugin
+plugin: ## Build the kubectl plugin (bin/kubectl-intents; put it on PATH for `kubectl intents`).
+	go build -o $(LOCALBIN)/kubectl-intents ./cmd/kubectl-intents
+
 .PHONY: run
 run: manifests generate fmt vet ## Run the manager against the current kubeconfig.
 	go run . manager

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
+	"github.com/intent-mapper/intent-mapper/declared"
 	"github.com/intent-mapper/intent-mapper/test/e2e/scenario"
 )
 
@@ -175,7 +176,18 @@ func show(ctx context.Context, sys *scenario.System) error {
 		}
 		fmt.Printf("---\n%s", out)
 	}
-	fmt.Println("\n(kubectl intents export comes with the kubectl plugin, which is not built yet)")
+	fmt.Println("\n$ kubectl intents export -A")
+	for i := range list.Items {
+		obj, err := declared.Export(&list.Items[i], declared.V1alpha3)
+		if err != nil {
+			return err
+		}
+		out, err := yaml.Marshal(obj)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("---\n%s", strings.ReplaceAll(string(out), "  creationTimestamp: null\n", ""))
+	}
 	return nil
 }
 
