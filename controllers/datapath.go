@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/intent-mapper/intent-mapper/controllers/ingest"
 	"github.com/intent-mapper/intent-mapper/controllers/pending"
 	"github.com/intent-mapper/intent-mapper/controllers/resolve"
+	"github.com/intent-mapper/intent-mapper/kafka"
 )
 
 // DataPathOptions configure the way from agent reports to DiscoveredIntents.
@@ -68,6 +70,7 @@ func DefaultDataPathOptions() DataPathOptions {
 		Flush:          5 * time.Second,
 		Merge:          pending.MergeOptions{Step: time.Minute, MaxPaths: 100},
 		Resolve:        resolve.DefaultOptions(),
+		DeclaredPoll:   30 * time.Second,
 	}
 }
 
@@ -118,6 +121,17 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 		return nil, err
 	}
 	if err := mgr.Add(watch); err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(&kafka.Watcher{
+		Client: mgr.GetClient(), Source: kafka.KubeLogs{Client: cs},
+		Recorder: &kafka.Recorder{Resolver: resolver, Add: store.Add},
+		Servers:  settings.KafkaServers, Every: 15 * time.Second,
+	}); err != nil {
 		return nil, err
 	}
 	reconciler := &DiscoveredIntentsReconciler{

@@ -61,8 +61,18 @@ func start(t *testing.T, file string) *running {
 		dnsAddr = "127.0.53.53:5353"
 	}
 	crds, _ := filepath.Abs("../../config/crd/bases")
+	dir := t.TempDir()
+	t.Cleanup(func() { // the processes' own words, when something went wrong
+		if t.Failed() {
+			for _, name := range []string{"manager.log", "agent.log"} {
+				if raw, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+					t.Logf("%s (last 4 KiB):\n%s", name, raw[max(0, len(raw)-4096):])
+				}
+			}
+		}
+	})
 	sys, err := scenario.StartSystem(ctx, scenario.SystemOptions{
-		Binary: binary, Assets: assets, CRDs: crds, Dir: t.TempDir(), Capture: root, ScrapePort: 15020,
+		Binary: binary, Assets: assets, CRDs: crds, Dir: dir, Capture: root, ScrapePort: 15020,
 	})
 	if sys != nil {
 		t.Cleanup(sys.Stop)
