@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/intent-mapper/intent-mapper/agent"
+	"github.com/intent-mapper/intent-mapper/kafka"
 )
 
 const usage = `intent-mapper learns which workload calls which from real traffic.
@@ -14,6 +15,7 @@ const usage = `intent-mapper learns which workload calls which from real traffic
 Usage:
   intent-mapper [manager] [flags]   run the operator (the default)
   intent-mapper agent [flags]       run the node agent
+  intent-mapper kafka parse         parse Kafka authorizer log lines on standard input
 
 Run "intent-mapper COMMAND -h" for a command's flags.
 `
@@ -32,6 +34,8 @@ func run(args []string) int {
 		return runManager(args)
 	case "agent":
 		return runAgent(args)
+	case "kafka":
+		return kafka.Main(args, os.Stdin, os.Stdout, os.Stderr)
 	case "help":
 		fmt.Print(usage)
 		return 0

@@ -19,6 +19,7 @@ type Settings struct {
 type settingsValues struct {
 	merge pending.MergeOptions
 	flush time.Duration
+	kafka []discoveryv1alpha1.KafkaServer
 }
 
 // NewSettings starts from the flags' values.
@@ -52,6 +53,14 @@ func (s *Settings) Apply(spec *discoveryv1alpha1.IntentMapperSpec) {
 		if spec.MaxPathsPerCall > 0 {
 			v.merge.MaxPaths = int(spec.MaxPathsPerCall)
 		}
+		v.kafka = spec.Kafka
 	}
 	s.current = v
+}
+
+// KafkaServers returns the Kafka brokers whose logs are read.
+func (s *Settings) KafkaServers() []discoveryv1alpha1.KafkaServer {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.current.kafka
 }

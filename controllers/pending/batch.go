@@ -32,7 +32,8 @@ type pendingCall struct {
 	truncated bool
 	domains   set[string]
 	ips       set[string]
-	first     time.Time // zero when only history was seen
+	topics    map[string]set[string] // Kafka topic → operations
+	first     time.Time              // zero when only history was seen
 	last      time.Time
 	before    time.Time // earliest bound of history observations
 }
@@ -85,6 +86,9 @@ func (b *Batch) add(c resolve.Call) {
 	if c.IP != "" {
 		p.ips.add(c.IP)
 	}
+	if c.Topic != "" {
+		p.addTopic(c.Topic, c.Operation)
+	}
 	seen, before := c.Time, time.Time{}
 	if c.History {
 		seen, before = time.Time{}, c.Time
@@ -98,6 +102,22 @@ func (b *Batch) add(c resolve.Call) {
 	if b.oldest.IsZero() || c.Time.Before(b.oldest) {
 		b.oldest = c.Time
 	}
+}
+
+// addTopic records an operation on a Kafka topic, within the pending bound.
+func (p *pendingCall) addTopic(topic, operation string) {
+	if p.topics == nil {
+		p.topics = map[string]set[string]{}
+	}
+	ops, ok := p.topics[topic]
+	if !ok && len(p.topics) >= maxPendingPaths {
+		p.truncated = true
+		return
+	}
+	if operation != "" {
+		ops.add(operation)
+	}
+	p.topics[topic] = ops
 }
 
 // addPath records a method on a path seen at a time, or (seen zero) known from
@@ -169,6 +189,12 @@ func (b *Batch) absorb(o *Batch) {
 		}
 		for path, op := range oc.paths {
 			p.absorbPath(path, op)
+		}
+		for topic, ops := range oc.topics {
+			p.addTopic(topic, "")
+			for op := range ops {
+				p.addTopic(topic, op)
+			}
 		}
 		p.truncated = p.truncated || oc.truncated
 		p.first = earliest(p.first, oc.first)

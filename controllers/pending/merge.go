@@ -19,6 +19,7 @@ const (
 	maxPorts    = 64
 	maxMethods  = 16
 	maxDomains  = 64
+	maxTopics   = 1000
 )
 
 var droppedCalls = prometheus.NewCounter(prometheus.CounterOpts{
@@ -92,6 +93,18 @@ func (p *pendingCall) mergeInto(c *discoveryv1alpha1.Call, opts MergeOptions) {
 		h.LastSeen = stepForward(h.LastSeen, pp.last, opts.Step)
 		h.SeenBefore = seenBefore(h.SeenBefore, h.LastSeen, pp.before)
 	}
+	for topic, ops := range p.topics {
+		t := findTopic(c, topic)
+		if t == nil {
+			if len(c.Kafka) >= maxTopics {
+				c.Truncated = true
+				continue
+			}
+			c.Kafka = append(c.Kafka, discoveryv1alpha1.KafkaTopic{Name: topic})
+			t = &c.Kafka[len(c.Kafka)-1]
+		}
+		t.Operations = union(t.Operations, ops, maxMethods)
+	}
 	c.Truncated = c.Truncated || p.truncated
 	// firstSeen moves in the same steps as lastSeen, so that it never reads later.
 	if first := p.first.UTC().Truncate(max(opts.Step, time.Second)); !p.first.IsZero() && (c.FirstSeen == nil || first.Before(c.FirstSeen.Time)) {
@@ -134,6 +147,15 @@ func stepForward(cur *metav1.Time, seen time.Time, step time.Duration) *metav1.T
 		return cur
 	}
 	return &metav1.Time{Time: stepped}
+}
+
+func findTopic(c *discoveryv1alpha1.Call, name string) *discoveryv1alpha1.KafkaTopic {
+	for i := range c.Kafka {
+		if c.Kafka[i].Name == name {
+			return &c.Kafka[i]
+		}
+	}
+	return nil
 }
 
 func findPath(c *discoveryv1alpha1.Call, path string) *discoveryv1alpha1.HTTPPath {

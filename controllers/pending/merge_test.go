@@ -159,3 +159,14 @@ func TestStoreDropsObservationsOlderThanAReset(t *testing.T) {
 		t.Error("a failed write must give the calls back")
 	}
 }
+
+func TestKafkaTopicsAndOperations(t *testing.T) {
+	broker := resolve.Workload{Namespace: "kafka", Name: "broker", Kind: discoveryv1alpha1.KindStatefulSet}
+	access := func(topic, op string) resolve.Call {
+		return resolve.Call{Client: client, Server: broker, Type: discoveryv1alpha1.CallKafka, Topic: topic, Operation: op, Time: t0}
+	}
+	c := merged(t, access("orders", "write"), access("orders", "describe"), access("audit-*", "read"), access("orders", "write")).Calls[0]
+	if c.Type != discoveryv1alpha1.CallKafka || fmt.Sprint(c.Kafka) != "[{audit-* [read]} {orders [describe write]}]" {
+		t.Errorf("kafka call %+v", c)
+	}
+}

@@ -27,7 +27,10 @@ type Call struct {
 	IP      string // internet calls with no name
 	Method  string
 	Path    string
-	Time    time.Time
+	// Topic and Operation are a Kafka access.
+	Topic     string
+	Operation string
+	Time      time.Time
 	// History marks an observation known only to have happened before Time.
 	History bool
 }

@@ -34,6 +34,7 @@ var targets = map[string]target{
 	"ParseProc":    {Ratio: 3},
 	"AgentMemory":  {MaxMiB: 50},
 	"ScrapeParse":  {Ratio: 3},
+	"ParseLog":     {Ratio: 3},
 }
 
 type result struct {
