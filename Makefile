@@ -55,6 +55,10 @@ test: manifests generate vet envtest-assets ## Run every test against a real kub
 bench: ## Run every benchmark beside its baseline; print the table, write bench/.
 	go test ./... -run '^$$' -bench . -benchmem -count 1 | tee /dev/stderr | go run ./hack/benchtable bench
 
+.PHONY: bench-system
+bench-system: envtest-assets ## System runs at scale against a real API server (minutes): ingest load, scale, churn.
+	INTENT_MAPPER_SYSTEM=1 KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./test/system -run TestSystem -count=1 -v -timeout 60m
+
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 	$(GOLANGCI_LINT) run ./...

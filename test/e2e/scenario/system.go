@@ -48,6 +48,10 @@ type SystemOptions struct {
 	ScrapePort int
 	// Log receives progress lines.
 	Log io.Writer
+	// MetricsAddr, when set, serves the manager's metrics there.
+	MetricsAddr string
+	// ManagerArgs are added to the manager's flags.
+	ManagerArgs []string
 }
 
 // System is a control plane with intent-mapper's manager and one agent running.
@@ -121,9 +125,14 @@ func (s *System) StartManager(ctx context.Context) error {
 		s.ingestAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	}
 	s.logf("starting the manager (reports on %s)", s.ingestAddr)
-	s.manager = s.command("manager", "manager",
-		"--ingest-bind-address", s.ingestAddr, "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
-		"--namespace", Namespace, "--agent-service-account", Namespace+"/"+AgentAccount, "--flush-interval", "1s")
+	metrics := s.o.MetricsAddr
+	if metrics == "" {
+		metrics = "0"
+	}
+	args := append([]string{"manager",
+		"--ingest-bind-address", s.ingestAddr, "--metrics-bind-address", metrics, "--health-probe-bind-address", "0",
+		"--namespace", Namespace, "--agent-service-account", Namespace + "/" + AgentAccount, "--flush-interval", "1s"}, s.o.ManagerArgs...)
+	s.manager = s.command("manager", args...)
 	if err := s.manager.Start(); err != nil {
 		return err
 	}
@@ -131,6 +140,27 @@ func (s *System) StartManager(ctx context.Context) error {
 	return poll(ctx, time.Minute, func() bool {
 		return s.Client.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: "intent-mapper-ca"}, cm) == nil && cm.Data["ca.crt"] != ""
 	})
+}
+
+// IngestAddr is where the manager takes reports.
+func (s *System) IngestAddr() string { return s.ingestAddr }
+
+// ManagerPID is the manager process's ID.
+func (s *System) ManagerPID() int { return s.manager.Process.Pid }
+
+// AgentToken asks the API server for a token of the agent's ServiceAccount.
+func (s *System) AgentToken(ctx context.Context) (string, error) {
+	cs, err := kubernetes.NewForConfig(s.Config)
+	if err != nil {
+		return "", err
+	}
+	tr, err := cs.CoreV1().ServiceAccounts(Namespace).CreateToken(ctx, AgentAccount, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{Audiences: []string{"intent-mapper"}, ExpirationSeconds: ptr.To[int64](24 * 3600)},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return "", err
+	}
+	return tr.Status.Token, nil
 }
 
 // KillManager kills the manager at once, as a crash would.
@@ -144,13 +174,7 @@ func (s *System) KillManager() {
 // StartAgent starts the agent with a token the API server issues for it and the CA
 // the manager published.
 func (s *System) StartAgent(ctx context.Context) error {
-	cs, err := kubernetes.NewForConfig(s.Config)
-	if err != nil {
-		return err
-	}
-	tr, err := cs.CoreV1().ServiceAccounts(Namespace).CreateToken(ctx, AgentAccount, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{Audiences: []string{"intent-mapper"}, ExpirationSeconds: ptr.To[int64](24 * 3600)},
-	}, metav1.CreateOptions{})
+	token, err := s.AgentToken(ctx)
 	if err != nil {
 		return err
 	}
@@ -158,8 +182,8 @@ func (s *System) StartAgent(ctx context.Context) error {
 	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: "intent-mapper-ca"}, cm); err != nil {
 		return err
 	}
-	token, ca := filepath.Join(s.o.Dir, "token"), filepath.Join(s.o.Dir, "ca.crt")
-	if err := os.WriteFile(token, []byte(tr.Status.Token), 0o600); err != nil {
+	tokenFile, ca := filepath.Join(s.o.Dir, "token"), filepath.Join(s.o.Dir, "ca.crt")
+	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
 		return err
 	}
 	if err := os.WriteFile(ca, []byte(cm.Data["ca.crt"]), 0o600); err != nil {
@@ -167,7 +191,7 @@ func (s *System) StartAgent(ctx context.Context) error {
 	}
 	args := []string{"agent", "--node", Node, "--interfaces", "lo",
 		"--manager-url", "https://" + s.ingestAddr + "/v1/reports", "--manager-server-name", IngestHost,
-		"--ca-file", ca, "--token-file", token, "--report-interval", "1s", "--scan-interval", "2s",
+		"--ca-file", ca, "--token-file", tokenFile, "--report-interval", "1s", "--scan-interval", "2s",
 		"--istio", "--kubeconfig", s.Kubeconfig, "--scrape-interval", "2s",
 		"--scrape-port", strconv.Itoa(s.o.ScrapePort), "--scrape-fallback-port", "0", "--metrics-bind-address", "0"}
 	if !s.o.Capture {

@@ -1,0 +1,485 @@
+// Package system runs intent-mapper at scale against a real API server and the
+// manager binary, and measures it: `make bench-system`. Sizes come from the
+// environment (SYSTEM_CLIENTS, SYSTEM_CALLS, SYSTEM_AGENTS); results go to bench/system.json.
+package system
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	reportv1 "github.com/intent-mapper/intent-mapper/api/report/v1"
+	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
+	"github.com/intent-mapper/intent-mapper/test/e2e/scenario"
+)
+
+func size(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+const (
+	namespaces = 100
+	step       = 20 * time.Second
+)
+
+type run struct {
+	sys        *scenario.System
+	at         time.Time // when the load's calls were seen
+	clients    int
+	calls      int
+	agents     int
+	metrics    string
+	httpClient *http.Client
+	token      string
+	results    map[string]any
+}
+
+func podIP(kind, i int) string { return fmt.Sprintf("10.%d.%d.%d", kind, i/250, i%250+1) }
+
+func clientName(i int) (ns, name string) {
+	return fmt.Sprintf("ns-%d", i%namespaces), fmt.Sprintf("cli-%d", i)
+}
+
+func serverName(ns string, j int) string { return fmt.Sprintf("srv-%s-%d", ns, j) }
+
+func TestSystem(t *testing.T) {
+	if os.Getenv("INTENT_MAPPER_SYSTEM") == "" {
+		t.Skip("system runs take minutes and run with make bench-system")
+	}
+	r := start(t)
+	t.Run("ingest load", r.ingestLoad)
+	t.Run("scale: writes only for real changes", r.scale)
+	t.Run("churn: reused IPs are never misattributed", r.churn)
+	raw, _ := json.MarshalIndent(r.results, "", "  ")
+	t.Logf("results:\n%s", raw)
+	_ = os.MkdirAll("../../bench", 0o755)
+	_ = os.WriteFile("../../bench/system.json", raw, 0o644)
+}
+
+func start(t *testing.T) *run {
+	ctx := context.Background()
+	bin := filepath.Join(t.TempDir(), "intent-mapper")
+	if out, err := exec.Command("go", "build", "-o", bin, "../..").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		assets, _ = filepath.Abs("../../bin/k8s")
+	}
+	crds, _ := filepath.Abs("../../config/crd/bases")
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	metricsAddr := ln.Addr().String()
+	_ = ln.Close()
+	r := &run{clients: size("SYSTEM_CLIENTS", 10_000), calls: size("SYSTEM_CALLS", 50), agents: size("SYSTEM_AGENTS", 200),
+		metrics: "http://" + metricsAddr + "/metrics", results: map[string]any{}}
+	sys, err := scenario.StartSystem(ctx, scenario.SystemOptions{
+		Binary: bin, Assets: assets, CRDs: crds, Dir: t.TempDir(), MetricsAddr: metricsAddr,
+		ManagerArgs: []string{"--last-seen-step", step.String(), "--flush-interval", "2s"},
+	})
+	if sys != nil {
+		t.Cleanup(sys.Stop)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sys = sys
+	r.results["sizes"] = map[string]int{"clients": r.clients, "callsPerClient": r.calls, "agents": r.agents, "namespaces": namespaces}
+	if r.token, err = sys.AgentToken(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cm := &corev1.ConfigMap{}
+	if err := sys.Client.Get(ctx, client.ObjectKey{Namespace: scenario.Namespace, Name: "intent-mapper-ca"}, cm); err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(cm.Data["ca.crt"]))
+	r.httpClient = &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 4,
+		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: scenario.IngestHost, MinVersion: tls.VersionTLS12}}}
+	began := time.Now()
+	r.stage(t)
+	r.results["stagingSeconds"] = time.Since(began).Seconds()
+	return r
+}
+
+// stage registers the clients (spread over the agents' nodes) and their servers as
+// running pods, with 16 writers at a time.
+func (r *run) stage(t *testing.T) {
+	ctx := context.Background()
+	for n := range namespaces {
+		if err := r.sys.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("ns-%d", n)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type podSpec struct{ ns, name, ip, node string }
+	pods := make([]podSpec, 0, r.clients+r.calls*namespaces)
+	for i := range r.clients {
+		ns, name := clientName(i)
+		pods = append(pods, podSpec{ns, name, podIP(1, i), fmt.Sprintf("node-%d", i%r.agents)})
+	}
+	for n := range namespaces {
+		for j := range r.calls {
+			ns := fmt.Sprintf("ns-%d", n)
+			pods = append(pods, podSpec{ns, serverName(ns, j), podIP(2, n*r.calls+j), "node-servers"})
+		}
+	}
+	work := make(chan podSpec)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				if err := createPod(ctx, r.sys.Client, p.ns, p.name, p.ip, p.node); err != nil {
+					failed.Store(err)
+				}
+			}
+		}()
+	}
+	for _, p := range pods {
+		work <- p
+	}
+	close(work)
+	wg.Wait()
+	if err, ok := failed.Load().(error); ok {
+		t.Fatal(err)
+	}
+	r.waitSeen(t)
+}
+
+// waitSeen waits until the manager has seen every staged pod. A sentinel client and
+// server are created after all of them; watch events come in order, so once a call
+// between the two is recorded, the manager knows every earlier pod too.
+func (r *run) waitSeen(t *testing.T) {
+	ctx := context.Background()
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(createPod(ctx, r.sys.Client, "ns-0", "sentinel-server", podIP(5, 1), "node-servers"))
+	must(createPod(ctx, r.sys.Client, "ns-0", "sentinel", podIP(5, 2), "node-0"))
+	for range 600 {
+		must(r.post(&reportv1.Report{Version: reportv1.Version, Node: "node-0", AgentTime: time.Now(), Connections: []reportv1.Connection{{
+			Client: netip.MustParseAddr(podIP(5, 2)), Server: netip.MustParseAddr(podIP(5, 1)), Port: 80, Time: time.Now(),
+		}}}))
+		if r.sys.Client.Get(ctx, client.ObjectKey{Namespace: "ns-0", Name: "sentinel"}, &discoveryv1alpha1.DiscoveredIntents{}) == nil {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	t.Fatal("the manager never saw the staged pods")
+}
+
+func createPod(ctx context.Context, c client.Client, ns, name, ip, node string) error {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c", Image: "c"}}}}
+	if err := c.Create(ctx, pod); err != nil {
+		return err
+	}
+	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}}}
+	return c.Status().Update(ctx, pod)
+}
+
+// round has every agent report every one of its clients' calls, seen at `at`.
+func (r *run) round(t *testing.T, at time.Time) (observations int, elapsed time.Duration) {
+	var wg sync.WaitGroup
+	var total atomic.Int64
+	began := time.Now()
+	for a := range r.agents {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rep := &reportv1.Report{Version: reportv1.Version, Node: fmt.Sprintf("node-%d", a), AgentTime: time.Now()}
+			for i := a; i < r.clients; i += r.agents {
+				ns, _ := clientName(i)
+				n := i % namespaces
+				for j := range r.calls {
+					rep.Connections = append(rep.Connections, reportv1.Connection{
+						Client: netip.MustParseAddr(podIP(1, i)), Server: netip.MustParseAddr(podIP(2, n*r.calls+j)), Port: 8080, Time: at,
+					})
+				}
+				_ = ns
+			}
+			if err := r.post(rep); err != nil {
+				t.Error(err)
+				return
+			}
+			total.Add(int64(len(rep.Connections)))
+		}()
+	}
+	wg.Wait()
+	return int(total.Load()), time.Since(began)
+}
+
+func (r *run) post(rep *reportv1.Report) error {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_ = json.NewEncoder(zw).Encode(rep)
+	_ = zw.Close()
+	req, _ := http.NewRequest(http.MethodPost, "https://"+r.sys.IngestAddr()+"/v1/reports", &buf)
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	req.Header.Set("Content-Encoding", "gzip")
+	resp, err := r.httpClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusAccepted {
+		msg, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("report refused: %d %s", resp.StatusCode, msg)
+	}
+	return nil
+}
+
+// metric reads the manager's metrics page.
+func (r *run) metric(t *testing.T) map[string]*dto.MetricFamily {
+	resp, err := http.Get(r.metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fams
+}
+
+func counter(fams map[string]*dto.MetricFamily, name string) float64 {
+	var v float64
+	for _, m := range fams[name].GetMetric() {
+		v += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+	}
+	return v
+}
+
+// quantile estimates a quantile of a histogram from its buckets.
+func quantile(fams map[string]*dto.MetricFamily, name string, q float64) float64 {
+	ms := fams[name].GetMetric()
+	if len(ms) == 0 {
+		return 0
+	}
+	h := ms[0].GetHistogram()
+	target := q * float64(h.GetSampleCount())
+	prevCount, prevBound := 0.0, 0.0
+	for _, b := range h.GetBucket() {
+		c := float64(b.GetCumulativeCount())
+		if c >= target {
+			if c == prevCount {
+				return b.GetUpperBound()
+			}
+			return prevBound + (b.GetUpperBound()-prevBound)*(target-prevCount)/(c-prevCount)
+		}
+		prevCount, prevBound = c, b.GetUpperBound()
+	}
+	return prevBound
+}
+
+// process reads the manager's peak resident memory (MiB) and CPU seconds from /proc.
+func (r *run) process() (peakMiB, cpuSeconds float64) {
+	pid := r.sys.ManagerPID()
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			peakMiB = kb / 1024
+		}
+	}
+	stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	fields := strings.Fields(string(stat)[strings.LastIndexByte(string(stat), ')')+2:])
+	if len(fields) > 12 {
+		u, _ := strconv.ParseFloat(fields[11], 64)
+		s, _ := strconv.ParseFloat(fields[12], 64)
+		cpuSeconds = (u + s) / 100 // clock ticks
+	}
+	return peakMiB, cpuSeconds
+}
+
+// waitWritten waits until every client's object lists all its calls and nothing is pending.
+func (r *run) waitWritten(t *testing.T, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for {
+		fams := r.metric(t)
+		list := &discoveryv1alpha1.DiscoveredIntentsList{}
+		if err := r.sys.Client.List(context.Background(), list); err != nil {
+			t.Fatal(err)
+		}
+		complete := 0
+		for _, di := range list.Items {
+			if strings.HasPrefix(di.Name, "cli-") && len(di.Status.Calls) == r.calls {
+				complete++
+			}
+		}
+		if complete == r.clients && counter(fams, "intentmapper_pending_clients") == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %d of %d objects complete", limit, complete, r.clients)
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+func (r *run) ingestLoad(t *testing.T) {
+	r.at = time.Now() // after every pod exists: calls are never blamed on a pod from before it was
+	unresolved := counter(r.metric(t), "intentmapper_unresolved_total")
+	obs, elapsed := r.round(t, r.at)
+	r.waitWritten(t, 10*time.Minute)
+	fams := r.metric(t)
+	unresolved = counter(fams, "intentmapper_unresolved_total") - unresolved
+	peak, cpu := r.process()
+	r.results["ingest"] = map[string]any{
+		"agents": r.agents, "observations": obs, "seconds": elapsed.Seconds(),
+		"acceptedPerSecond":      float64(obs) / elapsed.Seconds(),
+		"writeDelayP50Seconds":   quantile(fams, "intentmapper_observation_write_delay_seconds", 0.5),
+		"writeDelayP99Seconds":   quantile(fams, "intentmapper_observation_write_delay_seconds", 0.99),
+		"managerPeakMiB":         peak,
+		"managerCPUSeconds":      cpu,
+		"objectsCreated":         counter(fams, "intentmapper_objects_created_total"),
+		"statusWrites":           counter(fams, "intentmapper_status_writes_total"),
+		"unresolvedObservations": unresolved,
+	}
+	if unresolved != 0 {
+		t.Errorf("%v observations unresolved", unresolved)
+	}
+}
+
+func (r *run) scale(t *testing.T) {
+	at := r.at
+	before := counter(r.metric(t), "intentmapper_status_writes_total")
+	r.round(t, at) // the same calls, within the step already written
+	r.settle(t)
+	same := counter(r.metric(t), "intentmapper_status_writes_total") - before
+
+	next := at.Add(step)
+	before = counter(r.metric(t), "intentmapper_status_writes_total")
+	r.round(t, next) // the same calls, one step later
+	r.settle(t)
+	stepped := counter(r.metric(t), "intentmapper_status_writes_total") - before
+
+	list := &discoveryv1alpha1.DiscoveredIntentsList{}
+	_ = r.sys.Client.List(context.Background(), list)
+	var sizes []int
+	for _, di := range list.Items {
+		if !strings.HasPrefix(di.Name, "cli-") {
+			continue
+		}
+		raw, _ := json.Marshal(di)
+		sizes = append(sizes, len(raw))
+	}
+	sort.Ints(sizes)
+	peak, _ := r.process()
+	r.results["scale"] = map[string]any{
+		"writesForTrafficWithinAStep": same, "writesForTrafficOneStepLater": stepped, "clients": r.clients,
+		"objectBytesMedian": sizes[len(sizes)/2], "objectBytesMax": sizes[len(sizes)-1],
+		"managerPeakMiB": peak, "managerMiBPer1kClients": peak / float64(r.clients) * 1000,
+	}
+	if same != 0 {
+		t.Errorf("%v writes for traffic that changed nothing within a step", same)
+	}
+	if stepped > float64(r.clients) {
+		t.Errorf("%v writes for one step of %d clients: more than one each", stepped, r.clients)
+	}
+}
+
+// settle waits until nothing is pending and a few flush intervals have passed.
+func (r *run) settle(t *testing.T) {
+	for range 300 {
+		if counter(r.metric(t), "intentmapper_pending_clients") == 0 {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	time.Sleep(6 * time.Second)
+}
+
+// churn creates and deletes pods that reuse IPs while their traffic is reported late,
+// and checks that every call lands on the pod that had the IP at its time.
+func (r *run) churn(t *testing.T) {
+	ctx := context.Background()
+	const ips, rounds = 50, 4
+	ns := "ns-0"
+	for k := range ips * rounds {
+		if err := createPod(ctx, r.sys.Client, ns, fmt.Sprintf("churn-srv-%d", k), podIP(3, k), "node-servers"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	misattributed := 0
+	var previous []reportv1.Connection
+	for round := range rounds {
+		current := make([]reportv1.Connection, 0, ips)
+		for i := range ips { // this round's pods take the reused IPs
+			k := round*ips + i
+			if err := createPod(ctx, r.sys.Client, ns, fmt.Sprintf("churn-%d", k), podIP(4, i), "node-0"); err != nil {
+				t.Fatal(err)
+			}
+			current = append(current, reportv1.Connection{Client: netip.MustParseAddr(podIP(4, i)), Server: netip.MustParseAddr(podIP(3, k)), Port: 80, Time: time.Now()})
+		}
+		time.Sleep(time.Second) // the resolver sees them
+		if previous != nil {    // the last round's traffic, reported late: its pods are gone, these hold the IPs
+			if err := r.post(&reportv1.Report{Version: reportv1.Version, Node: "node-0", AgentTime: time.Now(), Connections: previous}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range ips {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("churn-%d", round*ips+i)}}
+			_ = r.sys.Client.Delete(ctx, pod, client.GracePeriodSeconds(0))
+		}
+		time.Sleep(time.Second) // the IPs are free for the next round
+		previous = current
+	}
+	if err := r.post(&reportv1.Report{Version: reportv1.Version, Node: "node-0", AgentTime: time.Now(), Connections: previous}); err != nil {
+		t.Fatal(err)
+	}
+	r.settle(t)
+	list := &discoveryv1alpha1.DiscoveredIntentsList{}
+	_ = r.sys.Client.List(ctx, list, client.InNamespace(ns))
+	seen := 0
+	for _, di := range list.Items {
+		k, ok := strings.CutPrefix(di.Name, "churn-")
+		if !ok || strings.HasPrefix(k, "srv") {
+			continue
+		}
+		seen++
+		for _, c := range di.Status.Calls {
+			if c.Name != "churn-srv-"+k {
+				misattributed++
+				t.Errorf("%s calls %s: another pod's call", di.Name, c.Name)
+			}
+		}
+	}
+	r.results["churn"] = map[string]any{"pods": ips * rounds, "reusedIPs": ips, "clientsSeen": seen, "misattributed": misattributed}
+	if seen != ips*rounds {
+		t.Errorf("%d of %d churned clients have their call", seen, ips*rounds)
+	}
+}
