@@ -125,7 +125,7 @@ func meets(r result, t target) bool {
 
 func print(results []result) {
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-	_, _ = fmt.Fprintln(w, "benchmark\tours ns/op\tbaseline ns/op\tratio\tours allocs/op\tobs/s\ttarget\tmet")
+	_, _ = fmt.Fprintln(w, "benchmark\tours ns/op\tbaseline ns/op\tratio\tours allocs/op\tobs/s\tother\ttarget\tmet")
 	for _, r := range results {
 		base, ratio := "-", "-"
 		if r.Baseline != nil {
@@ -139,9 +139,26 @@ func print(results []result) {
 		if r.Target != nil {
 			tgt, met = describe(*r.Target), map[bool]string{true: "yes", false: "NO"}[*r.Met]
 		}
-		_, _ = fmt.Fprintf(w, "%s\t%.0f\t%s\t%s\t%.0f\t%s\t%s\t%s\n", r.Name, r.Metrics["ns/op"], base, ratio, r.Metrics["allocs/op"], obs, tgt, met)
+		_, _ = fmt.Fprintf(w, "%s\t%.0f\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\n", r.Name, r.Metrics["ns/op"], base, ratio, r.Metrics["allocs/op"], obs, other(r.Metrics), tgt, met)
 	}
 	_ = w.Flush()
+}
+
+// other shows a benchmark's own metrics (MiB, B/call, lines/s, …).
+func other(metrics map[string]float64) string {
+	var parts []string
+	for unit, v := range metrics {
+		switch unit {
+		case "ns/op", "B/op", "allocs/op", "obs/s", "MB/s":
+		default:
+			parts = append(parts, fmt.Sprintf("%.4g %s", v, unit))
+		}
+	}
+	sort.Strings(parts)
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func describe(t target) string {
