@@ -22,17 +22,19 @@ type keyPair struct {
 	keyPEM  []byte
 }
 
-func newSerial() (*big.Int, error) {
-	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+// newKey makes a P-256 key and a random 128-bit serial number for its certificate.
+func newKey() (*ecdsa.PrivateKey, *big.Int, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+	return key, serial, err
 }
 
 // newCA makes a self-signed CA valid for lifetime from now.
 func newCA(commonName string, now time.Time, lifetime time.Duration) (keyPair, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return keyPair{}, err
-	}
-	serial, err := newSerial()
+	key, serial, err := newKey()
 	if err != nil {
 		return keyPair{}, err
 	}
@@ -54,11 +56,7 @@ func newServing(ca keyPair, dnsNames []string, now time.Time, lifetime time.Dura
 	if err != nil {
 		return keyPair{}, fmt.Errorf("reading the CA: %w", err)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return keyPair{}, err
-	}
-	serial, err := newSerial()
+	key, serial, err := newKey()
 	if err != nil {
 		return keyPair{}, err
 	}

@@ -286,11 +286,7 @@ func (r *Resolver) http(node string, c *reportv1.HTTPCall, emit func(Call)) {
 	if !r.proxy(node, c.Proxy, c.Time, speaksFor) {
 		return
 	}
-	client, ok := r.workload(c.Source)
-	if !ok {
-		return
-	}
-	server, ok := r.workload(c.Destination)
+	client, server, ok := r.meshPair(c.Source, c.Destination)
 	if !ok {
 		return
 	}
@@ -302,31 +298,37 @@ func (r *Resolver) http(node string, c *reportv1.HTTPCall, emit func(Call)) {
 	case c.Reporter == reportv1.ReporterDestination && c.MutualTLS && r.views.has(client, server):
 		return
 	}
-	call := Call{Client: client, Server: server, Type: discoveryv1alpha1.CallHTTP, Port: c.Port,
-		Method: c.Method, Path: c.Path, Time: c.Time, History: c.History}
-	if ns, svc, ok := serviceName(c.DestinationService, "", r.opts.ClusterDomain); ok && ns == server.Namespace {
-		call.Service = svc
-	}
-	emit(call)
+	emit(Call{Client: client, Server: server, Type: discoveryv1alpha1.CallHTTP, Service: r.meshService(c.DestinationService, server),
+		Port: c.Port, Method: c.Method, Path: c.Path, Time: c.Time, History: c.History})
 }
 
 func (r *Resolver) mesh(node string, c *reportv1.MeshCall, emit func(Call)) {
 	if !r.proxy(node, c.Proxy, c.Time, nil) {
 		return
 	}
-	client, ok := r.workload(c.Source)
+	client, server, ok := r.meshPair(c.Source, c.Destination)
 	if !ok {
 		return
 	}
-	server, ok := r.workload(c.Destination)
-	if !ok {
-		return
+	emit(Call{Client: client, Server: server, Type: discoveryv1alpha1.CallTCP, Service: r.meshService(c.DestinationService, server),
+		Time: c.Time, History: c.History})
+}
+
+// meshPair finds both workloads a mesh metric names.
+func (r *Resolver) meshPair(source, destination reportv1.Workload) (client, server Workload, ok bool) {
+	if client, ok = r.workload(source); !ok {
+		return client, server, false
 	}
-	call := Call{Client: client, Server: server, Type: discoveryv1alpha1.CallTCP, Time: c.Time, History: c.History}
-	if ns, svc, ok := serviceName(c.DestinationService, "", r.opts.ClusterDomain); ok && ns == server.Namespace {
-		call.Service = svc
+	server, ok = r.workload(destination)
+	return client, server, ok
+}
+
+// meshService is the Service a mesh metric's destination host names, if it is the server's.
+func (r *Resolver) meshService(host string, server Workload) string {
+	if ns, svc, ok := serviceName(host, "", r.opts.ClusterDomain); ok && ns == server.Namespace {
+		return svc
 	}
-	emit(call)
+	return ""
 }
 
 // isPublic tells an address on the internet from private, loopback and link-local ones,
