@@ -59,6 +59,9 @@ func run(ctx context.Context, scenarioPath, binary, assets, crds string, timeout
 		fmt.Println("==> not root: no packet capture, so DNS answers and SYNs are not seen;")
 		fmt.Println("    connections come from /proc and HTTP detail from the sidecar pages")
 		dnsAddr = "127.0.53.53:5353"
+		if sc.Unprivileged() {
+			fmt.Println("    and ports under 1024 are served 8000 higher (80 becomes 8080)")
+		}
 	}
 	sys, err := scenario.StartSystem(ctx, scenario.SystemOptions{
 		Binary: abs(binary), Assets: abs(assets), CRDs: abs(crds), Dir: dir, Capture: root, ScrapePort: 15020, Log: os.Stdout,

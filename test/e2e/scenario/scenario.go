@@ -188,3 +188,24 @@ func (s *Scenario) Expect() []Expected {
 	})
 	return out
 }
+
+// unprivilegedShift moves ports under 1024 where a user without root may listen.
+const unprivilegedShift = 8000
+
+// Unprivileged moves every port under 1024 up by 8000, for a run without root, and
+// says whether it moved any.
+func (s *Scenario) Unprivileged() bool {
+	moved := false
+	for i := range s.Workloads {
+		if p := &s.Workloads[i].Port; *p > 0 && *p < 1024 {
+			*p += unprivilegedShift
+			moved = true
+		}
+	}
+	for i := range s.Calls {
+		if p := &s.Calls[i].Port; *p < 1024 {
+			*p += unprivilegedShift
+		}
+	}
+	return moved
+}
