@@ -2,7 +2,6 @@ package scenario
 
 import (
 	"fmt"
-	"slices"
 	"sort"
 
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
@@ -77,18 +76,6 @@ func (s *Scenario) Compare(found []discoveryv1alpha1.DiscoveredIntents) Score {
 	sort.Strings(score.Missing)
 	sort.Strings(score.Unexpected)
 	return score
-}
-
-// Clients lists the clients the scenario's calls come from, as NAMESPACE/NAME.
-func (s *Scenario) Clients() []string {
-	var out []string
-	for _, c := range s.Calls {
-		if key := s.Workload(c.From).Key(); !slices.Contains(out, key) {
-			out = append(out, key)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Fresh reports whether every call and path has been seen since intent-mapper started
