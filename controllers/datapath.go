@@ -30,6 +30,8 @@ import (
 type DataPathOptions struct {
 	// Namespace the manager runs in: its certificate Secret and CA ConfigMap live there.
 	Namespace string
+	// PodName is the manager's own pod, labelled while it leads (empty outside a cluster).
+	PodName string
 	// IngestAddr is where reports are served, unless IngestListener is set.
 	IngestAddr     string
 	IngestListener net.Listener
@@ -115,6 +117,12 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 	if err := mgr.AddReadyzCheck("ingest", server.Ready); err != nil {
 		return nil, err
 	}
+	if err := mgr.Add(&ingestLeader{
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Server: server, Elected: mgr.Elected(),
+		Namespace: o.Namespace, Pod: o.PodName, Retry: 2 * time.Second,
+	}); err != nil {
+		return nil, err
+	}
 	settings := NewSettings(o.Merge, o.Flush)
 	watch, err := NewDeclaredWatch(mgr, events, o.DeclaredPoll)
 	if err != nil {
@@ -159,6 +167,7 @@ func certificateSource(mgr ctrl.Manager, o DataPathOptions) (func(*tls.ClientHel
 		Namespace: ns, SecretName: o.CertSecret, ConfigMapName: o.CAConfigMap,
 		DNSNames:   []string{svc + "." + ns + ".svc", svc + "." + ns + ".svc." + o.Resolve.ClusterDomain, svc + "." + ns, svc},
 		CALifetime: 5 * 365 * 24 * time.Hour, CertLifetime: 90 * 24 * time.Hour, Check: time.Hour,
+		Elected: mgr.Elected(),
 	}
 	return self.GetCertificate, mgr.Add(self)
 }

@@ -88,13 +88,18 @@ func (r *IntentMapperReconciler) reconcileServiceAccount(ctx context.Context, im
 	return wrap("agent ServiceAccount", err)
 }
 
-// reconcileIngestService routes agents' reports to the manager (only the leader is
-// ready, so only the leader gets them).
+// ingestSelector selects the leading manager pod.
+func ingestSelector() map[string]string {
+	return map[string]string{labelName: projectName, labelComponent: "manager", LabelIngestLeader: "true"}
+}
+
+// reconcileIngestService routes agents' reports to the leading manager, whose pod
+// alone carries the leader label.
 func (r *IntentMapperReconciler) reconcileIngestService(ctx context.Context, im *discoveryv1alpha1.IntentMapper) error {
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: r.Agent.IngestService, Namespace: r.Agent.Namespace}}
 	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, svc, func() error {
 		svc.Labels = map[string]string{labelName: projectName, labelComponent: "ingest"}
-		svc.Spec.Selector = map[string]string{labelName: projectName, labelComponent: "manager"}
+		svc.Spec.Selector = ingestSelector()
 		svc.Spec.Ports = []corev1.ServicePort{{Name: "ingest", Port: 9443, TargetPort: intstr.FromString("ingest"), Protocol: corev1.ProtocolTCP}}
 		return r.adopt(im, svc)
 	})

@@ -39,6 +39,9 @@ type SelfSigned struct {
 	CertLifetime  time.Duration
 	// Check is how often to check for renewal.
 	Check time.Duration
+	// Elected closes when this replica leads; until then it only loads the Secret the
+	// leader keeps, so that it can answer TLS while not leading. Nil: always leads.
+	Elected <-chan struct{}
 
 	current atomic.Pointer[tls.Certificate]
 }
@@ -51,24 +54,64 @@ func (s *SelfSigned) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, err
 	return nil, fmt.Errorf("no serving certificate yet")
 }
 
-// Start renews until ctx ends.
+// Start renews (when leading) or follows the leader's Secret until ctx ends.
 func (s *SelfSigned) Start(ctx context.Context) error {
-	tick := time.NewTicker(s.Check)
-	defer tick.Stop()
 	for {
-		if err := s.Ensure(ctx, time.Now()); err != nil {
-			logf.FromContext(ctx).Error(err, "keeping the ingest certificate")
+		wait := s.Check
+		if s.leading() {
+			if err := s.Ensure(ctx, time.Now()); err != nil {
+				logf.FromContext(ctx).Error(err, "keeping the ingest certificate")
+			}
+		} else {
+			if err := s.Load(ctx); err != nil {
+				logf.FromContext(ctx).V(1).Info("no ingest certificate to follow yet", "reason", err.Error())
+			}
+			wait = min(wait, followEvery)
 		}
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return nil
-		case <-tick.C:
+		case <-timer.C:
+		case <-s.Elected:
+			timer.Stop()
+			s.Elected = nil // closed: this replica leads from now on
 		}
 	}
 }
 
-// NeedLeaderElection: only the leader writes the Secret (and only it serves reports).
-func (s *SelfSigned) NeedLeaderElection() bool { return true }
+// followEvery is how often a replica that does not lead reloads the leader's Secret.
+const followEvery = time.Minute
+
+func (s *SelfSigned) leading() bool {
+	if s.Elected == nil {
+		return true
+	}
+	select {
+	case <-s.Elected:
+		return true
+	default:
+		return false
+	}
+}
+
+// NeedLeaderElection: every replica serves TLS; only the leader writes (see Elected).
+func (s *SelfSigned) NeedLeaderElection() bool { return false }
+
+// Load serves the certificate the Secret holds, without writing anything.
+func (s *SelfSigned) Load(ctx context.Context) error {
+	secret := &corev1.Secret{}
+	if err := s.Reader.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: s.SecretName}, secret); err != nil {
+		return err
+	}
+	cert, err := tls.X509KeyPair(secret.Data[certKey], secret.Data[keyKey])
+	if err != nil {
+		return fmt.Errorf("Secret %s: %w", s.SecretName, err)
+	}
+	s.current.Store(&cert)
+	return nil
+}
 
 // Ensure makes the Secret hold a fresh CA and serving certificate, the ConfigMap the
 // CA, and the server the certificate.

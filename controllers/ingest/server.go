@@ -40,7 +40,12 @@ const (
 	Invalid         = "invalid"
 	WrongMethod     = "wrong-method"
 	AuthUnavailable = "auth-unavailable"
+	NotLeader       = "not-leader"
 )
+
+// RetryAfter is what a replica that does not lead tells agents to wait, in seconds:
+// about the time the ingest Service takes to follow a new leader's label.
+const RetryAfter = "5"
 
 var (
 	reportsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -69,19 +74,24 @@ type Server struct {
 	Sink func(*reportv1.Report)
 
 	serving atomic.Bool
+	leading atomic.Bool
 }
 
-// NeedLeaderElection: only the leader accepts reports, and readiness follows, so the
-// ingest Service routes to the leader.
-func (s *Server) NeedLeaderElection() bool { return true }
+// NeedLeaderElection: every replica serves, so that readiness never waits for the
+// lease (a rolling upgrade's new pod must become Ready while the old one leads); only
+// the leader accepts reports, the others answer 503.
+func (s *Server) NeedLeaderElection() bool { return false }
 
-// Ready is a readiness check: it passes while the server accepts reports.
+// SetLeading says whether this replica holds the lease and so accepts reports.
+func (s *Server) SetLeading(leading bool) { s.leading.Store(leading) }
+
+// Leading tells whether this replica accepts reports.
+func (s *Server) Leading() bool { return s.leading.Load() }
+
+// Ready is a readiness check: it passes while the server listens, leader or not.
 func (s *Server) Ready(*http.Request) error {
 	if !s.serving.Load() {
-		return errors.New("not serving reports (not the leader, or starting)")
-	}
-	if _, err := s.GetCertificate(nil); err != nil {
-		return err
+		return errors.New("not serving reports yet")
 	}
 	return nil
 }
@@ -126,6 +136,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		refuse(w, http.StatusMethodNotAllowed, WrongMethod, "use POST")
+		return
+	}
+	if !s.leading.Load() {
+		w.Header().Set("Retry-After", RetryAfter)
+		refuse(w, http.StatusServiceUnavailable, NotLeader, "this replica does not lead: retry")
 		return
 	}
 	if status, reason := s.Auth.Authenticate(r.Context(), r.Header.Get("Authorization")); status != http.StatusOK {
