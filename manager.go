@@ -40,12 +40,14 @@ func parseManagerFlags(args []string) (managerOptions, error) {
 	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
 		o.dataPath.Namespace = ns
 	}
+	o.dataPath.PodName = os.Getenv("POD_NAME")
 	d := &o.dataPath
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address the Prometheus metrics endpoint binds to; 0 turns it off")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address the health and readiness probes bind to")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader, so that only one manager writes at a time")
-	fs.StringVar(&o.agentImage, "agent-image", envOr("AGENT_IMAGE", "intent-mapper:latest"), "image of the agents the manager deploys, unless IntentMapper names one (env AGENT_IMAGE)")
+	fs.StringVar(&o.agentImage, "agent-image", os.Getenv("AGENT_IMAGE"), "image of the agents the manager deploys, unless IntentMapper names one (env AGENT_IMAGE); the manager's own image when empty")
+	fs.StringVar(&d.PodName, "pod-name", d.PodName, "the manager's own pod, for its image and the ingest leader label (env POD_NAME)")
 	fs.StringVar(&d.Namespace, "namespace", d.Namespace, "namespace the manager runs in (env POD_NAMESPACE)")
 	fs.StringVar(&d.IngestAddr, "ingest-bind-address", d.IngestAddr, "address agents' reports are served on (TLS)")
 	fs.StringVar(&d.IngestService, "ingest-service", d.IngestService, "name of the ingest Service, for the self-signed certificate's DNS names")
@@ -98,7 +100,12 @@ func startManager(o managerOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := controllers.SetupIntentMapper(mgr, dp, o.dataPath, o.agentImage); err != nil {
+	image, err := controllers.AgentImage(ctx, mgr.GetAPIReader(), o.agentImage, o.dataPath.Namespace, o.dataPath.PodName, fallbackAgentImage)
+	if err != nil {
+		return fmt.Errorf("choosing the agents' image (set --agent-image to name one): %w", err)
+	}
+	ctrl.Log.Info("agents' image, unless IntentMapper names one", "image", image)
+	if err := controllers.SetupIntentMapper(mgr, dp, o.dataPath, image); err != nil {
 		return fmt.Errorf("setting up the IntentMapper controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -110,9 +117,5 @@ func startManager(o managerOptions) error {
 	return mgr.Start(ctx)
 }
 
-func envOr(name, fallback string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return fallback
-}
+// fallbackAgentImage is the agents' image for a manager run outside a pod.
+const fallbackAgentImage = "intent-mapper:latest"
