@@ -79,7 +79,7 @@ func agentPodSpec(spec *discoveryv1alpha1.IntentMapperSpec, o AgentOptions) core
 		Containers: []corev1.Container{{
 			Name:            agentName,
 			Image:           image,
-			ImagePullPolicy: a.ImagePullPolicy,
+			ImagePullPolicy: agentPullPolicy(a.ImagePullPolicy, image),
 			Args:            agentArgs(spec, o),
 			Env: []corev1.EnvVar{{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{
 				FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "spec.nodeName"},
@@ -113,6 +113,23 @@ func agentPodSpec(spec *discoveryv1alpha1.IntentMapperSpec, o AgentOptions) core
 			}}}}},
 		},
 	}
+}
+
+// agentPullPolicy is the spec's, else Kubernetes' own default written out, so that
+// the DaemonSet shows what runs: Always for an untagged or :latest image,
+// IfNotPresent for any other tag or a digest.
+func agentPullPolicy(p corev1.PullPolicy, image string) corev1.PullPolicy {
+	if p != "" {
+		return p
+	}
+	if strings.Contains(image, "@") {
+		return corev1.PullIfNotPresent
+	}
+	name := image[strings.LastIndex(image, "/")+1:]
+	if i := strings.LastIndex(name, ":"); i < 0 || name[i+1:] == "latest" {
+		return corev1.PullAlways
+	}
+	return corev1.PullIfNotPresent
 }
 
 func agentArgs(spec *discoveryv1alpha1.IntentMapperSpec, o AgentOptions) []string {

@@ -45,6 +45,7 @@ var _ = Describe("IntentMapper", Ordered, func() {
 			g.Expect(pod.Tolerations).To(HaveLen(1))
 			c := pod.Containers[0]
 			g.Expect(c.Image).To(Equal("intent-mapper:test"))
+			g.Expect(c.ImagePullPolicy).To(Equal(corev1.PullIfNotPresent), "Kubernetes' rule for a tagged image, written out")
 			g.Expect(c.SecurityContext.Capabilities.Drop).To(ConsistOf(corev1.Capability("ALL")))
 			g.Expect(c.SecurityContext.Capabilities.Add).To(ConsistOf(corev1.Capability("NET_RAW"), corev1.Capability("SYS_PTRACE")))
 			g.Expect(c.SecurityContext.ReadOnlyRootFilesystem).To(HaveValue(BeTrue()))
@@ -67,6 +68,26 @@ var _ = Describe("IntentMapper", Ordered, func() {
 			g.Expect(metav1.IsControlledBy(sa, im)).To(BeTrue())
 			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: managerNamespace, Name: "intent-mapper-ingest"}, svc)).To(Succeed())
 			g.Expect(metav1.IsControlledBy(svc, im)).To(BeTrue())
+			g.Expect(svc.Spec.Selector).To(HaveKeyWithValue(LabelIngestLeader, "true"), "reports go to the leader alone")
+		}).Should(Succeed())
+	})
+
+	It("writes the agents' pull policy it is given, and the CRD refuses one Kubernetes does not know", func() {
+		setPolicy := func(p corev1.PullPolicy) error {
+			return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(im), im)).To(Succeed())
+				im.Spec.Agent.ImagePullPolicy = p
+				return k8sClient.Update(ctx, im)
+			})
+		}
+		Expect(setPolicy(corev1.PullNever)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(daemonSet(g).Spec.Template.Spec.Containers[0].ImagePullPolicy).To(Equal(corev1.PullNever))
+		}).Should(Succeed())
+		Expect(setPolicy("Sometimes")).To(MatchError(ContainSubstring("imagePullPolicy")))
+		Expect(setPolicy("")).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(daemonSet(g).Spec.Template.Spec.Containers[0].ImagePullPolicy).To(Equal(corev1.PullIfNotPresent))
 		}).Should(Succeed())
 	})
 

@@ -37,7 +37,9 @@ type AgentSpec struct {
 	// +optional
 	Image string `json:"image,omitempty"`
 
-	// imagePullPolicy of the agent container.
+	// imagePullPolicy of the agent container: Never for images loaded on the nodes by
+	// hand; when empty, Kubernetes' rule (Always for an untagged or :latest image,
+	// IfNotPresent otherwise) is written into the DaemonSet.
 	// +kubebuilder:validation:Enum=Always;IfNotPresent;Never
 	// +optional
 	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
