@@ -40,6 +40,8 @@ Usage:
   intent-mapper agent conns --once         scan /proc once; print connections as JSON lines
   intent-mapper agent envoy --url URL [--interval D] [--count N] [--ztunnel]
                                            scrape one proxy N times; print what grew as JSON lines
+  intent-mapper agent probe --heartbeat-file FILE --max-age D
+                                           exit 0 if the running agent's report loop beat within D
 
 Environment: NODE_NAME sets --node.
 
@@ -64,6 +66,8 @@ type options struct {
 	ztunnelSel  string
 	waypointSel string
 	syn         bool
+	heartbeat   string
+	meshSync    time.Duration
 }
 
 func flags(o *options, out io.Writer) *flag.FlagSet {
@@ -97,6 +101,8 @@ func flags(o *options, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.ztunnelSel, "ztunnel-selector", "app=ztunnel", "labels of ztunnel pods")
 	fs.StringVar(&o.waypointSel, "waypoint-selector", "gateway.istio.io/managed=istio.io-mesh-controller", "labels of waypoint pods")
 	fs.BoolVar(&o.syn, "syn", true, "capture SYNs, so short connections between scans are seen (with --connections)")
+	fs.StringVar(&o.heartbeat, "heartbeat-file", "", "file the report loop writes its heartbeat to, for `agent probe`; none when empty")
+	fs.DurationVar(&o.meshSync, "mesh-sync-timeout", 30*time.Second, "longest wait for this node's pods before reporting starts without the mesh source (it joins once they are listed)")
 	return fs
 }
 
@@ -110,6 +116,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return connsCommand(args[1:], stdout, stderr)
 		case "envoy":
 			return envoyCommand(args[1:], stdout, stderr)
+		case "probe":
+			return probeCommand(args[1:], stderr)
 		}
 	}
 	var o options
@@ -123,7 +131,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, o); err != nil {
+	if o.heartbeat != "" {
+		o.report.Beat = beatTo(o.heartbeat, stderr)
+	}
+	if err := run(ctx, o, stderr); err != nil {
 		_, _ = fmt.Fprintln(stderr, "intent-mapper agent:", err)
 		return 1
 	}
@@ -139,7 +150,7 @@ func exitCode(err error) int {
 
 // run starts every source and the reporter; a source that cannot start is an error,
 // so a broken agent never reports an empty map.
-func run(ctx context.Context, o options) error {
+func run(ctx context.Context, o options, stderr io.Writer) error {
 	rep := report.New(o.report)
 	var ifaces []string
 	if o.interfaces != "" {
@@ -168,7 +179,7 @@ func run(ctx context.Context, o options) error {
 		go scanEvery(ctx, scanner, o.scan, rep)
 	}
 	if o.istio || o.ambient {
-		if err := startMesh(ctx, o, rep); err != nil {
+		if err := startMesh(ctx, o, rep, stderr); err != nil {
 			return err
 		}
 	}
@@ -227,8 +238,10 @@ func scanEvery(ctx context.Context, s *conns.Scanner, every time.Duration, rep *
 	}
 }
 
-// startMesh watches this node's pods and scrapes its mesh proxies every interval.
-func startMesh(ctx context.Context, o options, rep *report.Reporter) error {
+// startMesh watches this node's pods and scrapes its mesh proxies every interval. It
+// waits at most --mesh-sync-timeout for the first list of pods: past that, reporting
+// starts without the mesh source, which joins when the list arrives.
+func startMesh(ctx context.Context, o options, rep *report.Reporter, stderr io.Writer) error {
 	cfg, err := kubeConfig(o.kubeconfig)
 	if err != nil {
 		return fmt.Errorf("the istio source needs API access: %w", err)
@@ -247,27 +260,45 @@ func startMesh(ctx context.Context, o options, rep *report.Reporter) error {
 		return fmt.Errorf("--waypoint-selector: %w", err)
 	}
 	d := envoy.NewDiscovery(cs, o.report.Node, sel, func(ip netip.Addr) { tracker.Forget(ip.String()) })
-	if !d.Start(ctx) {
-		return errors.New("could not list this node's pods")
-	}
+	d.Run(ctx)
 	poller := &envoy.Poller{Scraper: o.scraper, Tracker: tracker, Concurrency: 8}
+	wait, cancel := context.WithTimeout(ctx, o.meshSync)
+	defer cancel()
+	if d.WaitSynced(wait) {
+		go scrapeEvery(ctx, o.scrape, d, poller, rep)
+		return nil
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	metrics.MeshWaiting.Set(1)
+	_, _ = fmt.Fprintf(stderr, "intent-mapper agent: this node's pods not listed within %s; reporting without the mesh source until they are\n", o.meshSync)
 	go func() {
-		tick := time.NewTicker(o.scrape)
-		defer tick.Stop()
-		for {
-			calls, mesh, _ := poller.Poll(ctx, d.Proxies(), time.Now())
-			metrics.Observations.WithLabelValues("http").Add(float64(len(calls)))
-			metrics.Observations.WithLabelValues("mesh").Add(float64(len(mesh)))
-			rep.AddHTTP(calls...)
-			rep.AddMesh(mesh...)
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
+		if d.WaitSynced(ctx) {
+			metrics.MeshWaiting.Set(0)
+			_, _ = fmt.Fprintln(stderr, "intent-mapper agent: this node's pods listed; the mesh source joins")
+			scrapeEvery(ctx, o.scrape, d, poller, rep)
 		}
 	}()
 	return nil
+}
+
+// scrapeEvery scrapes the node's mesh proxies every interval until ctx ends.
+func scrapeEvery(ctx context.Context, every time.Duration, d *envoy.Discovery, poller *envoy.Poller, rep *report.Reporter) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		calls, mesh, _ := poller.Poll(ctx, d.Proxies(), time.Now())
+		metrics.Observations.WithLabelValues("http").Add(float64(len(calls)))
+		metrics.Observations.WithLabelValues("mesh").Add(float64(len(mesh)))
+		rep.AddHTTP(calls...)
+		rep.AddMesh(mesh...)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 func kubeConfig(path string) (*rest.Config, error) {

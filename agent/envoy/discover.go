@@ -78,7 +78,15 @@ func NewDiscovery(cs kubernetes.Interface, node string, sel Selectors, gone func
 
 // Start starts watching and waits for the first list, or ctx's end.
 func (d *Discovery) Start(ctx context.Context) bool {
-	d.run(ctx.Done())
+	d.Run(ctx)
+	return d.WaitSynced(ctx)
+}
+
+// Run starts watching until ctx ends, without waiting.
+func (d *Discovery) Run(ctx context.Context) { d.run(ctx.Done()) }
+
+// WaitSynced waits for the first list of the node's pods; false if ctx ends first.
+func (d *Discovery) WaitSynced(ctx context.Context) bool {
 	return toolscache.WaitForCacheSync(ctx.Done(), d.synced)
 }
 

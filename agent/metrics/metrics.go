@@ -36,6 +36,11 @@ var (
 		Name: "intentmapper_agent_dropped_observations_total",
 		Help: "Observations dropped, by reason: buffer-full (oldest first), refused.",
 	}, []string{"reason"})
+	// MeshWaiting is 1 while the mesh source waits for the first list of the node's pods.
+	MeshWaiting = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "intentmapper_agent_mesh_waiting",
+		Help: "1 while the mesh source waits for the first list of this node's pods (reporting goes on without it).",
+	})
 	// ScanSeconds is the duration of /proc scans.
 	ScanSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "intentmapper_agent_scan_duration_seconds",
@@ -45,6 +50,6 @@ var (
 )
 
 func init() {
-	Registry.MustRegister(Packets, Observations, Reports, Buffered, Dropped, ScanSeconds,
+	Registry.MustRegister(Packets, Observations, Reports, Buffered, Dropped, ScanSeconds, MeshWaiting,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }

@@ -44,6 +44,9 @@ type Options struct {
 	MaxPerReport int
 	MinBackoff   time.Duration
 	MaxBackoff   time.Duration
+	// Beat, when set, is called as Run starts and on every interval, whether or not
+	// the manager answers: it tells a probe that the report loop turns.
+	Beat func(time.Time)
 }
 
 // DefaultOptions are the agent's defaults.
@@ -151,6 +154,7 @@ func (r *Reporter) Run(ctx context.Context) {
 	backoff := time.Duration(0)
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
+	r.beat()
 	for {
 		select {
 		case <-ctx.Done():
@@ -160,6 +164,7 @@ func (r *Reporter) Run(ctx context.Context) {
 			cancel()
 			return
 		case <-tick.C:
+			r.beat()
 			r.closeBatch()
 		case <-retry.C:
 		}
@@ -170,6 +175,12 @@ func (r *Reporter) Run(ctx context.Context) {
 		backoff = min(max(2*backoff, r.opts.MinBackoff), r.opts.MaxBackoff)
 		jittered := backoff/2 + rand.N(backoff/2+1)
 		retry.Reset(jittered)
+	}
+}
+
+func (r *Reporter) beat() {
+	if r.opts.Beat != nil {
+		r.opts.Beat(time.Now())
 	}
 }
 
