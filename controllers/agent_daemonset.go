@@ -20,6 +20,8 @@ const (
 	agentCADir     = "/var/run/intent-mapper/ca"
 	agentTokenDir  = "/var/run/secrets/intent-mapper"
 	agentProcRoot  = "/host/proc"
+	agentRunDir    = "/run/intent-mapper" // an emptyDir: the root is read-only
+	agentHeartbeat = agentRunDir + "/heartbeat"
 	agentMetrics   = 9464
 	tokenExpirySec = 3600
 )
@@ -84,8 +86,11 @@ func agentPodSpec(spec *discoveryv1alpha1.IntentMapperSpec, o AgentOptions) core
 			Env: []corev1.EnvVar{{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{
 				FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "spec.nodeName"},
 			}}},
-			Ports:     []corev1.ContainerPort{{Name: "metrics", ContainerPort: agentMetrics}},
-			Resources: resources,
+			Ports:          []corev1.ContainerPort{{Name: "metrics", ContainerPort: agentMetrics}},
+			Resources:      resources,
+			StartupProbe:   agentProbe(spec, 30), // the mesh source may wait up to 30s for its pod list
+			ReadinessProbe: agentProbe(spec, 3),
+			LivenessProbe:  agentProbe(spec, 6),
 			SecurityContext: &corev1.SecurityContext{
 				RunAsUser:                ptr.To[int64](0), // packet sockets need the capability as root in the container
 				RunAsNonRoot:             ptr.To(false),
@@ -101,9 +106,11 @@ func agentPodSpec(spec *discoveryv1alpha1.IntentMapperSpec, o AgentOptions) core
 				{Name: "host-proc", MountPath: agentProcRoot, ReadOnly: true},
 				{Name: "ca", MountPath: agentCADir, ReadOnly: true},
 				{Name: tokenVolume, MountPath: agentTokenDir, ReadOnly: true},
+				{Name: "run", MountPath: agentRunDir},
 			},
 		}},
 		Volumes: []corev1.Volume{
+			{Name: "run", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse("1Mi"))}}},
 			{Name: "host-proc", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/proc", Type: ptr.To(corev1.HostPathDirectory)}}},
 			{Name: "ca", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 				LocalObjectReference: corev1.LocalObjectReference{Name: o.CAConfigMap},
@@ -132,6 +139,20 @@ func agentPullPolicy(p corev1.PullPolicy, image string) corev1.PullPolicy {
 	return corev1.PullIfNotPresent
 }
 
+// agentProbe runs `intent-mapper agent probe` in the container: it checks that the
+// report loop beat lately, and opens no port on the node's addresses (the agent runs
+// on the host network). A beat may lag a report interval plus one send's timeout.
+func agentProbe(spec *discoveryv1alpha1.IntentMapperSpec, failures int32) *corev1.Probe {
+	interval, _ := time.ParseDuration(duration(spec.Intervals.Report, 10*time.Second))
+	maxAge := 2*interval + 45*time.Second
+	return &corev1.Probe{
+		ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{
+			"/intent-mapper", agentName, "probe", "--heartbeat-file=" + agentHeartbeat, "--max-age=" + maxAge.String(),
+		}}},
+		PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: failures,
+	}
+}
+
 func agentArgs(spec *discoveryv1alpha1.IntentMapperSpec, o AgentOptions) []string {
 	src := spec.Agent.Sources
 	iv := spec.Intervals
@@ -142,6 +163,7 @@ func agentArgs(spec *discoveryv1alpha1.IntentMapperSpec, o AgentOptions) []strin
 		"--ca-file=" + agentCADir + "/ca.crt",
 		"--token-file=" + agentTokenDir + "/token",
 		"--proc-root=" + agentProcRoot,
+		"--heartbeat-file=" + agentHeartbeat,
 		fmt.Sprintf("--metrics-bind-address=:%d", agentMetrics),
 		"--report-interval=" + duration(iv.Report, 10*time.Second),
 		"--scan-interval=" + duration(iv.Scan, 10*time.Second),

@@ -194,6 +194,7 @@ func SetupIntentMapper(mgr ctrl.Manager, dp *DataPath, o DataPathOptions, image 
 	return (&IntentMapperReconciler{
 		Client:   mgr.GetClient(),
 		Settings: dp.Settings,
+		Reports:  dp.Ingest,
 		Agent: AgentOptions{
 			Namespace: o.Namespace, ServiceAccount: account, Image: image,
 			IngestService: o.IngestService, CAConfigMap: o.CAConfigMap,

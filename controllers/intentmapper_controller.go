@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -32,6 +33,9 @@ type IntentMapperReconciler struct {
 	client.Client
 	Agent    AgentOptions
 	Settings *Settings
+	// Reports tells which agents report; without it, AgentsReporting is not set.
+	Reports ReportSource
+	Now     func() time.Time
 }
 
 // +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=intentmappers,verbs=get;list;watch
@@ -56,8 +60,12 @@ func (r *IntentMapperReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	before := im.DeepCopy()
 	ds := &appsv1.DaemonSet{}
 	var errs []error
+	var reports *agentReports
 	defer func() {
 		reconcileIntentMapperStatus(im, ds, kerrors.NewAggregate(errs))
+		if reports != nil {
+			setReportingStatus(im, *reports)
+		}
 		if !equality.Semantic.DeepEqual(before.Status, im.Status) {
 			if err := r.Status().Patch(ctx, im, client.MergeFrom(before)); err != nil {
 				reterr = kerrors.NewAggregate([]error{reterr, err})
@@ -76,7 +84,17 @@ func (r *IntentMapperReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := r.reconcileDaemonSet(ctx, im, ds); err != nil {
 		errs = append(errs, err)
 	}
-	return ctrl.Result{}, kerrors.NewAggregate(errs)
+	if r.Reports == nil {
+		return ctrl.Result{}, kerrors.NewAggregate(errs)
+	}
+	rep, err := r.agentReports(ctx, im)
+	if err != nil {
+		errs = append(errs, err)
+	} else {
+		reports = &rep
+	}
+	// Reports arrive without events: look again within the window.
+	return ctrl.Result{RequeueAfter: rep.window / 3}, kerrors.NewAggregate(errs)
 }
 
 func (r *IntentMapperReconciler) reconcileServiceAccount(ctx context.Context, im *discoveryv1alpha1.IntentMapper) error {

@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"encoding/json"
+	"net/http"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -13,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	reportv1 "github.com/intent-mapper/intent-mapper/api/report/v1"
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
 )
 
@@ -52,6 +55,13 @@ var _ = Describe("IntentMapper", Ordered, func() {
 			g.Expect(c.SecurityContext.AllowPrivilegeEscalation).To(HaveValue(BeFalse()))
 			g.Expect(c.VolumeMounts).To(ContainElement(corev1.VolumeMount{Name: "host-proc", MountPath: "/host/proc", ReadOnly: true}))
 			g.Expect(c.Resources.Limits.Memory().String()).To(Equal("128Mi"))
+			for _, probe := range []*corev1.Probe{c.StartupProbe, c.ReadinessProbe, c.LivenessProbe} {
+				g.Expect(probe).NotTo(BeNil())
+				g.Expect(probe.HTTPGet).To(BeNil(), "the agent is on the host network: no probe port on the node's addresses")
+				g.Expect(probe.Exec.Command).To(Equal([]string{"/intent-mapper", "agent", "probe", "--heartbeat-file=/run/intent-mapper/heartbeat", "--max-age=1m5s"}))
+			}
+			g.Expect(c.Args).To(ContainElement("--heartbeat-file=/run/intent-mapper/heartbeat"))
+			g.Expect(c.VolumeMounts).To(ContainElement(corev1.VolumeMount{Name: "run", MountPath: "/run/intent-mapper"}))
 			g.Expect(c.Args).To(ContainElements("--proc-root=/host/proc", "--report-interval=10s", "--istio=true", "--ambient=false"))
 			var token *corev1.ServiceAccountTokenProjection
 			for _, v := range pod.Volumes {
@@ -116,6 +126,71 @@ var _ = Describe("IntentMapper", Ordered, func() {
 		expect(3, 2, metav1.ConditionFalse)
 		setStatus(3, 3)
 		expect(3, 3, metav1.ConditionTrue)
+	})
+
+	It("tells agents that run from agents that report", func() {
+		Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(im), im)).To(Succeed())
+			im.Spec.Intervals.Report = &metav1.Duration{Duration: time.Second} // a window of 3s
+			return k8sClient.Update(ctx, im)
+		})).To(Succeed())
+		for _, node := range []string{"node-a", "node-b"} {
+			pod := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Namespace: managerNamespace, Name: "agent-" + node, Labels: agentLabels()},
+				Spec:       corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: agentName, Image: "intent-mapper:test"}}},
+			}
+			Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+			DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, pod))).To(Succeed()) })
+		}
+		Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			ds := daemonSet(Default)
+			ds.Status = appsv1.DaemonSetStatus{DesiredNumberScheduled: 2, CurrentNumberScheduled: 2, UpdatedNumberScheduled: 2,
+				NumberReady: 2, NumberAvailable: 2, ObservedGeneration: ds.Generation}
+			return k8sClient.Status().Update(ctx, ds)
+		})).To(Succeed())
+		get := func(g Gomega) *discoveryv1alpha1.IntentMapper {
+			got := &discoveryv1alpha1.IntentMapper{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(im), got)).To(Succeed())
+			return got
+		}
+
+		By("agents Ready, but silent")
+		Eventually(func(g Gomega) {
+			got := get(g)
+			g.Expect(got.Status.ReadyAgents).To(Equal(int32(2)))
+			g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, ConditionAvailable)).To(BeTrue())
+			g.Expect(got.Status.ReportingAgents).To(BeZero())
+			c := meta.FindStatusCondition(got.Status.Conditions, ConditionAgentsReporting)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(c.Reason).To(Equal("AgentsSilent"))
+			g.Expect(c.Message).To(HavePrefix("0 of 2 agents reported in the last 3s; silent: node-a, node-b"))
+			g.Expect(c.ObservedGeneration).To(Equal(got.Generation))
+		}).Should(Succeed())
+
+		By("one agent reporting")
+		report := func(node string) {
+			body, err := json.Marshal(&reportv1.Report{Version: reportv1.Version, Node: node, AgentTime: time.Now()})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(post(body, agentToken(), false)).To(Equal(http.StatusAccepted))
+		}
+		Eventually(func(g Gomega) {
+			report("node-a")
+			c := meta.FindStatusCondition(get(g).Status.Conditions, ConditionAgentsReporting)
+			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(c.Message).To(HavePrefix("1 of 2 agents reported in the last 3s; silent: node-b"))
+		}).Should(Succeed())
+
+		By("both reporting")
+		Eventually(func(g Gomega) {
+			report("node-a")
+			report("node-b")
+			got := get(g)
+			g.Expect(got.Status.ReportingAgents).To(Equal(int32(2)))
+			c := meta.FindStatusCondition(got.Status.Conditions, ConditionAgentsReporting)
+			g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(c.Reason).To(Equal("AgentsReporting"))
+		}).Should(Succeed())
 	})
 
 	It("rolls the agents when the spec changes, and puts back a hand edit", func() {

@@ -150,7 +150,8 @@ type IntentMapperStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Available, Progressing and Degraded.
+	// conditions: Available (agents ready), AgentsReporting (ready agents' reports
+	// arrive), Progressing and Degraded.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -163,6 +164,11 @@ type IntentMapperStatus struct {
 	// readyAgents is the number of agents running and ready.
 	// +optional
 	ReadyAgents int32 `json:"readyAgents,omitempty"`
+
+	// reportingAgents is the number of agents whose reports reached the manager
+	// within three report intervals.
+	// +optional
+	ReportingAgents int32 `json:"reportingAgents,omitempty"`
 }
 
 // IntentMapper configures intent-mapper; there is one, named cluster.
@@ -172,6 +178,7 @@ type IntentMapperStatus struct {
 // +kubebuilder:validation:XValidation:rule="self.metadata.name == 'cluster'",message="IntentMapper is a singleton: its name must be 'cluster'"
 // +kubebuilder:printcolumn:name="Desired",type=integer,JSONPath=`.status.desiredAgents`
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyAgents`
+// +kubebuilder:printcolumn:name="Reporting",type=integer,JSONPath=`.status.reportingAgents`
 // +kubebuilder:printcolumn:name="Available",type=string,JSONPath=`.status.conditions[?(@.type=="Available")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type IntentMapper struct {

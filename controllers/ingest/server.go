@@ -72,9 +72,12 @@ type Server struct {
 	MaxBody int64
 	// Sink receives every accepted report.
 	Sink func(*reportv1.Report)
+	// Nodes learns which nodes' agents report.
+	Nodes Nodes
 
-	serving atomic.Bool
-	leading atomic.Bool
+	serving      atomic.Bool
+	leading      atomic.Bool
+	leadingSince atomic.Pointer[time.Time]
 }
 
 // NeedLeaderElection: every replica serves, so that readiness never waits for the
@@ -83,7 +86,23 @@ type Server struct {
 func (s *Server) NeedLeaderElection() bool { return false }
 
 // SetLeading says whether this replica holds the lease and so accepts reports.
-func (s *Server) SetLeading(leading bool) { s.leading.Store(leading) }
+func (s *Server) SetLeading(leading bool) {
+	now := time.Now()
+	s.leadingSince.Store(&now)
+	s.leading.Store(leading)
+}
+
+// LastReport is when node's agent last had a report accepted here.
+func (s *Server) LastReport(node string) (time.Time, bool) { return s.Nodes.LastReport(node) }
+
+// LeadingSince is when this replica last started or stopped leading: reports arrive
+// only from then on.
+func (s *Server) LeadingSince() time.Time {
+	if t := s.leadingSince.Load(); t != nil {
+		return *t
+	}
+	return time.Time{}
+}
 
 // Leading tells whether this replica accepts reports.
 func (s *Server) Leading() bool { return s.leading.Load() }
@@ -153,6 +172,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Sink(rep)
+	s.Nodes.Mark(rep.Node, time.Now())
 	reportsTotal.WithLabelValues(Accepted).Inc()
 	observationsTotal.WithLabelValues("dns").Add(float64(len(rep.DNS)))
 	observationsTotal.WithLabelValues("connection").Add(float64(len(rep.Connections)))
