@@ -121,7 +121,7 @@ func waitDiscovered(ctx context.Context, sys *scenario.System, sc *scenario.Scen
 			fmt.Println("==> discovered:", line)
 			last = line
 		}
-		if score.Recall() == 1 && score.Precision() == 1 && scenario.Fresh(list.Items) {
+		if score.Perfect() && scenario.Fresh(list.Items) {
 			return nil
 		}
 		if time.Now().After(deadline) {

@@ -124,7 +124,7 @@ func (r *running) waitDiscovered(t *testing.T) scenario.Score {
 	waitFor(t, "every call discovered, fresh, and nothing else", func() (bool, string) {
 		items := r.list(t)
 		score = r.sc.Compare(items)
-		return score.Recall() == 1 && score.Precision() == 1 && scenario.Fresh(items),
+		return score.Perfect() && scenario.Fresh(items),
 			fmt.Sprintf("%s; missing %v; unexpected %v; traffic errors %v", score, score.Missing, score.Unexpected, r.traffic.Errors())
 	})
 	return score
@@ -238,5 +238,25 @@ func TestEcommerce(t *testing.T) {
 	t.Logf("e-commerce: %s", score)
 	if score.Recall() < 1 || score.Precision() < 1 {
 		t.Fatalf("%s; missing %v; unexpected %v", score, score.Missing, score.Unexpected)
+	}
+}
+
+// TestEveryKind: bare pods with sidecars (named by their own names, as Istio names
+// them) send and receive HTTP detail, and every call goes through a ClusterIP.
+func TestEveryKind(t *testing.T) {
+	r := start(t, "kinds.yaml")
+	score := r.waitDiscovered(t)
+	t.Logf("every kind: %s", score)
+	shell := &discoveryv1alpha1.DiscoveredIntents{}
+	if err := r.sys.Client.Get(context.Background(), client.ObjectKey{Namespace: "shop", Name: "debug-shell"}, shell); err != nil {
+		t.Fatal(err)
+	}
+	if shell.Spec.Workload != (discoveryv1alpha1.WorkloadRef{Name: "debug-shell", Kind: discoveryv1alpha1.KindPod}) {
+		t.Errorf("the bare pod's object names %+v", shell.Spec.Workload)
+	}
+	api := shell.Status.Find("shop", "api")
+	if api == nil || api.Kind != discoveryv1alpha1.KindPod || api.Type != discoveryv1alpha1.CallHTTP || fmt.Sprint(api.Services) != "[api]" ||
+		len(api.HTTP) != 1 || api.HTTP[0].Path != "/v1/items" || fmt.Sprint(api.HTTP[0].Methods) != "[POST]" {
+		t.Errorf("bare pod to bare pod, through the Service: %+v", api)
 	}
 }

@@ -14,15 +14,19 @@ type Score struct {
 	Missing, Unexpected         []string
 }
 
-// Recall is the share of expected items found.
+// Recall is the share of expected items found; 0 when nothing is expected, so a
+// scenario that expects nothing never passes.
 func (s Score) Recall() float64 { return ratio(s.Matched, s.Expected) }
 
-// Precision is the share of found items that are expected.
+// Precision is the share of found items that are expected; 0 when nothing is found.
 func (s Score) Precision() float64 { return ratio(s.Matched, s.Observed) }
+
+// Perfect: something was expected, all of it was found, and nothing else.
+func (s Score) Perfect() bool { return s.Recall() == 1 && s.Precision() == 1 }
 
 func ratio(a, b int) float64 {
 	if b == 0 {
-		return 1
+		return 0
 	}
 	return float64(a) / float64(b)
 }

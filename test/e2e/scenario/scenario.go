@@ -37,6 +37,11 @@ type Workload struct {
 
 	// IP is the loopback address the pod is given.
 	IP string `json:"-"`
+	// ServiceIP is its Service's ClusterIP, a loopback address too (see ServiceCIDR).
+	ServiceIP string `json:"-"`
+
+	// How Istio names the staged pod: workload, canonical service, app label.
+	istioName, istioService, app string
 }
 
 // Call is a client calling a server, over and over while the scenario runs.

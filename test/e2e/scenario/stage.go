@@ -3,6 +3,7 @@ package scenario
 import (
 	"context"
 	"fmt"
+	"net"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -47,7 +48,9 @@ func stageWorkload(ctx context.Context, c client.Client, w *Workload, node strin
 	meta := func(name string) metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: name, Namespace: w.Namespace, Labels: labels}
 	}
-	podName, podLabels := w.Name+"-0", map[string]string{appLabel: w.Name}
+	// Pods are named as their controllers name them, generateName included (Istio
+	// reads it); a bare pod has the name its author gave it.
+	podName, generateName, podLabels := w.Name, "", map[string]string{appLabel: w.Name}
 	var owner client.Object
 	var ownerKind, ownerVersion string
 	switch w.Kind {
@@ -62,14 +65,17 @@ func stageWorkload(ctx context.Context, c client.Client, w *Workload, node strin
 			return err
 		}
 		owner, ownerKind, ownerVersion = rs, "ReplicaSet", appsV1
-		podName, podLabels["pod-template-hash"] = rs.Name+"-x4m2q", "6d4cf56db6"
+		generateName, podLabels["pod-template-hash"] = rs.Name+"-", "6d4cf56db6"
+		podName = generateName + "x4m2q"
 	case kindStatefulSet:
 		st := &appsv1.StatefulSet{ObjectMeta: meta(w.Name), Spec: appsv1.StatefulSetSpec{Selector: selector, Template: template}}
 		owner, ownerKind, ownerVersion = st, kindStatefulSet, appsV1
+		generateName, podName = w.Name+"-", w.Name+"-0"
 	case kindDaemonSet:
 		ds := &appsv1.DaemonSet{ObjectMeta: meta(w.Name), Spec: appsv1.DaemonSetSpec{Selector: selector, Template: template}}
 		owner, ownerKind, ownerVersion = ds, kindDaemonSet, appsV1
-		podName = w.Name + "-k8d2f"
+		generateName = w.Name + "-"
+		podName = generateName + "k8d2f"
 	case kindJob, kindCronJob:
 		never := template
 		never.Spec.RestartPolicy = corev1.RestartPolicyNever
@@ -82,7 +88,8 @@ func stageWorkload(ctx context.Context, c client.Client, w *Workload, node strin
 			job.Name, job.OwnerReferences = w.Name+"-29390400", controlledBy(cj, kindCronJob, "batch/v1")
 		}
 		owner, ownerKind, ownerVersion = job, kindJob, "batch/v1"
-		podName = job.Name + "-r7n4c"
+		generateName = job.Name + "-"
+		podName = generateName + "r7n4c"
 	}
 	if owner != nil && ownerKind != "ReplicaSet" {
 		if err := c.Create(ctx, owner); err != nil {
@@ -93,7 +100,7 @@ func stageWorkload(ctx context.Context, c client.Client, w *Workload, node strin
 		podLabels[SidecarLabel] = "istio"
 	}
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: podName, Namespace: w.Namespace, Labels: podLabels},
+		ObjectMeta: metav1.ObjectMeta{Name: podName, GenerateName: generateName, Namespace: w.Namespace, Labels: podLabels},
 		Spec:       corev1.PodSpec{NodeName: node, Containers: template.Spec.Containers, RestartPolicy: template.Spec.RestartPolicy},
 	}
 	if owner != nil {
@@ -105,6 +112,7 @@ func stageWorkload(ctx context.Context, c client.Client, w *Workload, node strin
 	if err := c.Create(ctx, pod); err != nil {
 		return err
 	}
+	w.istioName, w.istioService, w.app = istioWorkload(pod), istioCanonicalService(pod), pod.Labels[appLabel]
 	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: w.IP, PodIPs: []corev1.PodIP{{IP: w.IP}}}
 	if err := c.Status().Update(ctx, pod); err != nil {
 		return err
@@ -116,7 +124,15 @@ func stageWorkload(ctx context.Context, c client.Client, w *Workload, node strin
 		Selector: map[string]string{appLabel: w.Name},
 		Ports:    []corev1.ServicePort{{Port: int32(w.Port)}},
 	}}
-	return c.Create(ctx, svc)
+	if err := c.Create(ctx, svc); err != nil {
+		return err
+	}
+	ip := net.ParseIP(svc.Spec.ClusterIP)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("Service %s got ClusterIP %q: clients reach Services here on loopback ClusterIPs, so the API server must allocate them from %s", w.Key(), svc.Spec.ClusterIP, ServiceCIDR)
+	}
+	w.ServiceIP = svc.Spec.ClusterIP
+	return nil
 }
 
 func controlledBy(owner client.Object, kind, apiVersion string) []metav1.OwnerReference {

@@ -32,6 +32,10 @@ const (
 	AgentAccount = "intent-mapper-agent"
 	IngestHost   = "intent-mapper-ingest.intent-mapper-system.svc"
 	Node         = "demo-node"
+	// ServiceCIDR is where the API server allocates ClusterIPs: loopback addresses, which
+	// the harness's servers also listen on. A client connecting to a ClusterIP then sees
+	// it as the remote address of its socket, as it does after kube-proxy's DNAT.
+	ServiceCIDR = "127.96.0.0/16"
 )
 
 // SystemOptions say where the pieces are.
@@ -78,6 +82,7 @@ func Scheme() *runtime.Scheme {
 // and starts the manager. The agent starts with StartAgent, once pods exist.
 func StartSystem(ctx context.Context, o SystemOptions) (*System, error) {
 	s := &System{o: o, env: &envtest.Environment{CRDDirectoryPaths: []string{o.CRDs}, ErrorIfCRDPathMissing: true, BinaryAssetsDirectory: o.Assets}}
+	s.env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", ServiceCIDR)
 	s.logf("starting kube-apiserver and etcd")
 	cfg, err := s.env.Start()
 	if err != nil {

@@ -42,6 +42,11 @@ type TrafficOptions struct {
 
 // StartTraffic starts every server, then every client.
 func (s *Scenario) StartTraffic(o TrafficOptions) (*Traffic, error) {
+	for _, w := range s.Workloads {
+		if w.istioName == "" || (w.Port > 0 && w.ServiceIP == "") {
+			return nil, fmt.Errorf("workload %s is not staged: call Stage first", w.Key())
+		}
+	}
 	t := &Traffic{s: s, dnsAddr: o.DNSAddr, every: o.Every, sidecars: map[string]*sidecar{}}
 	if err := t.serveDNS(); err != nil {
 		return nil, err
@@ -57,9 +62,11 @@ func (s *Scenario) StartTraffic(o TrafficOptions) (*Traffic, error) {
 			}
 		}
 		if w.Port > 0 {
-			if err := t.listenHTTP(net.JoinHostPort(w.IP, strconv.Itoa(w.Port)), t.server(w)); err != nil {
-				t.Stop()
-				return nil, err
+			for _, ip := range []string{w.IP, w.ServiceIP} { // the pod, and its Service's ClusterIP
+				if err := t.listenHTTP(net.JoinHostPort(ip, strconv.Itoa(w.Port)), t.server(w)); err != nil {
+					t.Stop()
+					return nil, err
+				}
 			}
 		}
 	}
@@ -223,27 +230,34 @@ func (s *sidecar) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// istioLabels are the labels Istio's stats put on istio_requests_total, with the
+// names Istio gives the staged pods (see istioWorkload).
 func istioLabels(reporter string, from, to *Workload, method, path string, mtls bool) string {
 	policy := "none"
 	if mtls {
 		policy = "mutual_tls"
 	}
-	return fmt.Sprintf(`reporter=%q,source_workload=%q,source_workload_namespace=%q,source_principal="spiffe://cluster.local/ns/%s/sa/%s",source_app=%q,source_canonical_service=%q,destination_workload=%q,destination_workload_namespace=%q,destination_service="%s.%s.svc.cluster.local",destination_service_name=%q,destination_service_namespace=%q,request_protocol="http",response_code="200",response_flags="-",connection_security_policy=%q,request_method=%q,request_path=%q`,
-		reporter, from.Name, from.Namespace, from.Namespace, from.Name, from.Name, from.Name, to.Name, to.Namespace, to.Name, to.Namespace, to.Name, to.Namespace, policy, method, path)
+	return fmt.Sprintf(`reporter=%q,source_workload=%q,source_workload_namespace=%q,source_principal="spiffe://cluster.local/ns/%s/sa/default",source_app=%q,source_canonical_service=%q,destination_workload=%q,destination_workload_namespace=%q,destination_app=%q,destination_canonical_service=%q,destination_service="%s.%s.svc.cluster.local",destination_service_name=%q,destination_service_namespace=%q,request_protocol="http",response_code="200",response_flags="-",connection_security_policy=%q,request_method=%q,request_path=%q`,
+		reporter, from.istioName, from.Namespace, from.Namespace, from.app, from.istioService, to.istioName, to.Namespace, to.app, to.istioService, to.Name, to.Namespace, to.Name, to.Namespace, policy, method, path)
 }
 
-// serveDNS answers A queries for the workloads' Service names with their pod IPs, as
-// a cluster DNS server does for headless Services.
+// serveDNS answers A queries for the workloads' Service names with their ClusterIPs,
+// as cluster DNS does, and a call's own name (an outside name, say) with the pod's IP.
 func (t *Traffic) serveDNS() error {
 	names := map[string]net.IP{}
 	for _, w := range t.s.Workloads {
-		ip := net.ParseIP(w.IP)
+		if w.ServiceIP == "" {
+			continue // serves nothing, so it has no Service
+		}
+		ip := net.ParseIP(w.ServiceIP)
 		for _, n := range []string{w.Name + "." + w.Namespace + ".svc.cluster.local", w.Name + "." + w.Namespace + ".svc", w.Name + "." + w.Namespace} {
 			names[n] = ip
 		}
 	}
 	for _, c := range t.s.Calls {
-		names[strings.TrimSuffix(c.DNS, ".")] = net.ParseIP(t.s.Workload(c.To).IP)
+		if name := strings.TrimSuffix(c.DNS, "."); names[name] == nil {
+			names[name] = net.ParseIP(t.s.Workload(c.To).IP)
+		}
 	}
 	pc, err := net.ListenPacket("udp", t.dnsAddr)
 	if err != nil {
