@@ -72,12 +72,16 @@ func (m *manager) received() int {
 }
 
 func startReporter(t *testing.T, m *manager, buffer int) (*Reporter, string) {
+	return startReporterWith(t, m, buffer, nil)
+}
+
+func startReporterWith(t *testing.T, m *manager, buffer int, beat func(time.Time)) (*Reporter, string) {
 	dir := t.TempDir()
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: m.srv.Certificate().Raw})
 	opts := Options{
 		URL: m.srv.URL + "/v1/reports", CAFile: filepath.Join(dir, "ca.crt"), TokenFile: filepath.Join(dir, "token"),
 		Node: "node-a", Interval: 20 * time.Millisecond, BufferSize: buffer, MaxPerReport: 40,
-		MinBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
+		MinBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, Beat: beat,
 	}
 	must(t, os.WriteFile(opts.CAFile, ca, 0o600))
 	must(t, os.WriteFile(opts.TokenFile, []byte("token-1\n"), 0o600))
@@ -128,6 +132,23 @@ func TestNothingLostWhileTheManagerIsAway(t *testing.T) {
 	}
 	m.failing.Store(false)
 	eventually(t, "all 300 connections delivered", func() bool { return m.received() == 300 && r.Buffered() == 0 })
+}
+
+// TestTheLoopBeatsWhileTheManagerIsAway: the heartbeat says the loop turns, not that the
+// manager answers (ingest's AgentsReporting says that), so an agent is not restarted
+// for the manager's absence.
+func TestTheLoopBeatsWhileTheManagerIsAway(t *testing.T) {
+	m := newManager(t)
+	m.failing.Store(true)
+	var beats atomic.Int32
+	r, _ := startReporterWith(t, m, 1000, func(time.Time) { beats.Add(1) })
+	addConnections(r, 0, 10)
+	eventually(t, "beats while every send fails", func() bool {
+		return beats.Load() > 3 && testutil.ToFloat64(metrics.Reports.WithLabelValues("failed")) > 0
+	})
+	if r.Buffered() != 10 {
+		t.Errorf("kept %d observations, want 10", r.Buffered())
+	}
 }
 
 func TestBeyondTheBufferTheOldestAreDroppedAndCounted(t *testing.T) {
