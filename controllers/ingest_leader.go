@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -52,7 +53,7 @@ func (l *ingestLeader) Start(ctx context.Context) error {
 	l.Server.SetLeading(true)
 	log.Info("leading: accepting reports")
 	if l.Pod != "" {
-		l.labelUntilDone(ctx, log.Error)
+		l.labelUntilDone(ctx, log)
 	}
 	<-ctx.Done()
 	l.Server.SetLeading(false)
@@ -68,13 +69,13 @@ func (l *ingestLeader) Start(ctx context.Context) error {
 
 // labelUntilDone labels this pod and unlabels every other manager pod, retrying
 // until it has or ctx ends: without the label, agents' reports cannot arrive.
-func (l *ingestLeader) labelUntilDone(ctx context.Context, logError func(error, string, ...any)) {
+func (l *ingestLeader) labelUntilDone(ctx context.Context, log logr.Logger) {
 	for {
 		err := l.takeLabel(ctx)
 		if err == nil {
 			return
 		}
-		logError(err, "moving the ingest leader label to this pod; retrying", "pod", l.Pod)
+		log.Error(err, "moving the ingest leader label to this pod; retrying", "pod", l.Pod)
 		select {
 		case <-ctx.Done():
 			return

@@ -169,13 +169,13 @@ var _ = Describe("IntentMapper", Ordered, func() {
 		}).Should(Succeed())
 
 		By("one agent reporting")
-		report := func(node string) {
+		reportFrom := func(node string) {
 			body, err := json.Marshal(&reportv1.Report{Version: reportv1.Version, Node: node, AgentTime: time.Now()})
 			Expect(err).NotTo(HaveOccurred())
 			Expect(post(body, agentToken(), false)).To(Equal(http.StatusAccepted))
 		}
 		Eventually(func(g Gomega) {
-			report("node-a")
+			reportFrom("node-a")
 			c := meta.FindStatusCondition(get(g).Status.Conditions, ConditionAgentsReporting)
 			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
 			g.Expect(c.Message).To(HavePrefix("1 of 2 agents reported in the last 3s; silent: node-b"))
@@ -183,8 +183,8 @@ var _ = Describe("IntentMapper", Ordered, func() {
 
 		By("both reporting")
 		Eventually(func(g Gomega) {
-			report("node-a")
-			report("node-b")
+			reportFrom("node-a")
+			reportFrom("node-b")
 			got := get(g)
 			g.Expect(got.Status.ReportingAgents).To(Equal(int32(2)))
 			c := meta.FindStatusCondition(got.Status.Conditions, ConditionAgentsReporting)

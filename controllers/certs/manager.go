@@ -107,7 +107,7 @@ func (s *SelfSigned) Load(ctx context.Context) error {
 	}
 	cert, err := tls.X509KeyPair(secret.Data[certKey], secret.Data[keyKey])
 	if err != nil {
-		return fmt.Errorf("Secret %s: %w", s.SecretName, err)
+		return fmt.Errorf("secret %s: %w", s.SecretName, err)
 	}
 	s.current.Store(&cert)
 	return nil

@@ -129,7 +129,7 @@ func stageWorkload(ctx context.Context, c client.Client, w *Workload, node strin
 	}
 	ip := net.ParseIP(svc.Spec.ClusterIP)
 	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("Service %s got ClusterIP %q: clients reach Services here on loopback ClusterIPs, so the API server must allocate them from %s", w.Key(), svc.Spec.ClusterIP, ServiceCIDR)
+		return fmt.Errorf("service %s got ClusterIP %q: clients reach Services here on loopback ClusterIPs, so the API server must allocate them from %s", w.Key(), svc.Spec.ClusterIP, ServiceCIDR)
 	}
 	w.ServiceIP = svc.Spec.ClusterIP
 	return nil
