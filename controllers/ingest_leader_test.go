@@ -23,7 +23,7 @@ import (
 )
 
 // managerPod is a pod as the manager Deployment's template makes it.
-func managerPod(namespace, name, image string, leader bool) *corev1.Pod {
+func managerPod(namespace, name, image string, leader bool) {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: map[string]string{labelName: projectName, labelComponent: "manager"}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{
@@ -35,14 +35,13 @@ func managerPod(namespace, name, image string, leader bool) *corev1.Pod {
 		pod.Labels[LabelIngestLeader] = "true"
 	}
 	Expect(k8sClient.Create(ctx, pod)).To(Succeed())
-	return pod
 }
 
 // selected lists the pods a Service's selector picks, as its endpoints would.
 func selected(g Gomega, namespace string, selector map[string]string) []string {
 	pods := &corev1.PodList{}
 	g.Expect(k8sClient.List(ctx, pods, client.InNamespace(namespace), client.MatchingLabelsSelector{Selector: labels.SelectorFromSet(selector)})).To(Succeed())
-	var names []string
+	names := make([]string, 0, len(pods.Items))
 	for _, p := range pods.Items {
 		names = append(names, p.Name)
 	}

@@ -24,7 +24,7 @@ func istioWorkload(pod *corev1.Pod) string {
 		}
 		hash := pod.Labels["pod-template-hash"]
 		switch {
-		case ref.Kind == "ReplicaSet" && hash != "" && strings.HasSuffix(ref.Name, hash):
+		case ref.Kind == kindReplicaSet && hash != "" && strings.HasSuffix(ref.Name, hash):
 			return strings.TrimSuffix(ref.Name, "-"+hash)
 		case ref.Kind == kindJob:
 			if m := cronJobName.FindStringSubmatch(ref.Name); m != nil {

@@ -18,8 +18,9 @@ import (
 const SidecarLabel = "security.istio.io/tlsMode"
 
 const (
-	appsV1   = "apps/v1"
-	appLabel = "app"
+	appsV1         = "apps/v1"
+	appLabel       = "app"
+	kindReplicaSet = "ReplicaSet"
 )
 
 // Stage registers the scenario's workloads in the API server as their controllers and
@@ -64,7 +65,7 @@ func stageWorkload(ctx context.Context, c client.Client, w *Workload, node strin
 		if err := c.Create(ctx, rs); err != nil {
 			return err
 		}
-		owner, ownerKind, ownerVersion = rs, "ReplicaSet", appsV1
+		owner, ownerKind, ownerVersion = rs, kindReplicaSet, appsV1
 		generateName, podLabels["pod-template-hash"] = rs.Name+"-", "6d4cf56db6"
 		podName = generateName + "x4m2q"
 	case kindStatefulSet:
@@ -91,7 +92,7 @@ func stageWorkload(ctx context.Context, c client.Client, w *Workload, node strin
 		generateName = job.Name + "-"
 		podName = generateName + "r7n4c"
 	}
-	if owner != nil && ownerKind != "ReplicaSet" {
+	if owner != nil && ownerKind != kindReplicaSet {
 		if err := c.Create(ctx, owner); err != nil {
 			return err
 		}
