@@ -130,12 +130,11 @@ func lastSeen(c discoveryv1alpha1.Call, item Item) *time.Time {
 	return nil
 }
 
-// Declarations lists what ClientIntents objects declare (those without a namespace
-// are read as in "default").
+// Declarations lists what ClientIntents objects read from an API server declare.
 func Declarations(objs []*unstructured.Unstructured) (Set, error) {
 	out := Set{}
 	for _, o := range objs {
-		in, err := Read(o, "default")
+		in, err := read(o, "default", false)
 		if err != nil {
 			return nil, fmt.Errorf("ClientIntents %s/%s: %w", o.GetNamespace(), o.GetName(), err)
 		}

@@ -24,7 +24,7 @@ type Doc struct {
 func (d Doc) Where() string { return fmt.Sprintf("%s:%d", d.File, d.Line) }
 
 // yamlLine finds the line a YAML parser error names.
-var yamlLine = regexp.MustCompile(`line (\d+)`)
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
 
 // ParseFile reads the ClientIntents of a YAML or JSON stream (documents, or Lists
 // of items, as kubectl writes them), skipping other kinds. Errors read FILE:LINE: what.
@@ -38,11 +38,12 @@ func ParseFile(r io.Reader, file string) ([]Doc, error) {
 			return out, nil
 		}
 		if err != nil {
-			line := 0
-			if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			line, what := 0, err.Error()
+			if m := yamlLine.FindStringSubmatch(what); m != nil {
 				line, _ = strconv.Atoi(m[1])
+				what = "YAML: " + what[len(m[0]):]
 			}
-			return nil, fmt.Errorf("%s:%d: %w", file, line, err)
+			return nil, fmt.Errorf("%s:%d: %s", file, line, what)
 		}
 		docs, err := collect(&node, file)
 		if err != nil {

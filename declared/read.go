@@ -13,6 +13,12 @@ import (
 // error (a typo must not declare nothing); targets intent-mapper cannot observe
 // (databases, clouds) are skipped. An object without a namespace is in namespace.
 func Read(o *unstructured.Unstructured, namespace string) (*Intent, error) {
+	return read(o, namespace, true)
+}
+
+// read reads strictly, or not: what an API server stored has passed its schema, and
+// fields a newer Otterize adds must not blind the operator.
+func read(o *unstructured.Unstructured, namespace string, strictly bool) (*Intent, error) {
 	if ns := o.GetNamespace(); ns != "" {
 		namespace = ns
 	}
@@ -22,7 +28,9 @@ func Read(o *unstructured.Unstructured, namespace string) (*Intent, error) {
 	}
 	strict := func(into any) error {
 		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
+		if strictly {
+			dec.DisallowUnknownFields()
+		}
 		if err := dec.Decode(into); err != nil {
 			return fmt.Errorf("%s: %w", o.GetAPIVersion(), err)
 		}
