@@ -70,7 +70,7 @@ func callDetails(c discoveryv1alpha1.Call) string {
 		}
 		parts = append(parts, "ports "+strings.Join(ports, ","))
 	}
-	if len(c.Services) > 0 {
+	if len(c.Services) > 0 && c.Kind != "" { // a Service without pods is the server itself
 		parts = append(parts, "via Service "+strings.Join(c.Services, ","))
 	}
 	return strings.Join(parts, ", ")
