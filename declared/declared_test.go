@@ -19,7 +19,7 @@ func observed() *discoveryv1alpha1.DiscoveredIntents {
 		Status: discoveryv1alpha1.DiscoveredIntentsStatus{Calls: []discoveryv1alpha1.Call{
 			{Name: "api", Namespace: "shop", Kind: discoveryv1alpha1.KindDeployment, Type: discoveryv1alpha1.CallHTTP,
 				HTTP: []discoveryv1alpha1.HTTPPath{{Path: "/ping", Methods: []string{"HEAD"}}, {Path: "/orders", Methods: []string{"GET", "HEAD"}}}},
-			{Name: "legacy-db", Namespace: "infra", Type: discoveryv1alpha1.CallTCP, Ports: []int32{5432}},
+			{Name: "legacy-db", Namespace: "infra", Type: discoveryv1alpha1.CallTCP, Ports: []int32{5432}, Services: []string{"legacy-db"}},
 			{Name: "kafka", Namespace: "infra", Kind: discoveryv1alpha1.KindStatefulSet, Type: discoveryv1alpha1.CallKafka,
 				Kafka: []discoveryv1alpha1.KafkaTopic{{Name: "orders", Operations: []string{"Read", "Write", "DescribeTokens"}}}},
 			{Name: "198.51.100.4", Type: discoveryv1alpha1.CallInternet, Ports: []int32{443}},

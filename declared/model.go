@@ -85,7 +85,7 @@ func targetOf(client, clientNamespace string, c discoveryv1alpha1.Call) (*Target
 	switch {
 	case c.Type == discoveryv1alpha1.CallKafka:
 		t.Type, t.Kind = TargetKafka, ""
-	case c.Kind == "": // the resolver names a Service that selects no pods as the server
+	case IsService(c):
 		t.Type = TargetService
 	}
 	server := serverKey(t)
@@ -120,6 +120,12 @@ func targetOf(client, clientNamespace string, c discoveryv1alpha1.Call) (*Target
 		}
 	}
 	return t, gaps
+}
+
+// IsService tells a call whose server is a Service that selects no pods: the
+// resolver names the Service as the server, with no workload kind.
+func IsService(c discoveryv1alpha1.Call) bool {
+	return c.Type != discoveryv1alpha1.CallInternet && c.Kind == "" && slices.Contains(c.Services, c.Name)
 }
 
 func internetOf(c discoveryv1alpha1.Call) *Internet {

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
+	"github.com/intent-mapper/intent-mapper/declared"
 )
 
 func listCommand(e *env) *cobra.Command {
@@ -55,7 +56,7 @@ func server(c discoveryv1alpha1.Call) string {
 	switch {
 	case c.Type == discoveryv1alpha1.CallInternet:
 		return c.Name + " on the internet"
-	case c.Kind == "":
+	case declared.IsService(c):
 		return fmt.Sprintf("Service %s in namespace %s", c.Name, c.Namespace)
 	}
 	return fmt.Sprintf("%s %s in namespace %s", c.Kind, c.Name, c.Namespace)
@@ -70,7 +71,7 @@ func callDetails(c discoveryv1alpha1.Call) string {
 		}
 		parts = append(parts, "ports "+strings.Join(ports, ","))
 	}
-	if len(c.Services) > 0 && c.Kind != "" { // a Service without pods is the server itself
+	if len(c.Services) > 0 && !declared.IsService(c) {
 		parts = append(parts, "via Service "+strings.Join(c.Services, ","))
 	}
 	return strings.Join(parts, ", ")

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
+	"github.com/intent-mapper/intent-mapper/declared"
 )
 
 func visualizeCommand(e *env) *cobra.Command {
@@ -81,7 +82,7 @@ func serverNode(c discoveryv1alpha1.Call) (namespace, name, style string) {
 		return internetCluster, c.Name, styleInternet
 	case c.Type == discoveryv1alpha1.CallKafka:
 		return c.Namespace, c.Name, styleKafka
-	case c.Kind == "":
+	case declared.IsService(c):
 		return c.Namespace, c.Name, styleService
 	}
 	return c.Namespace, c.Name, styleWorkload
