@@ -1,63 +1,100 @@
-// Package declared speaks Otterize's ClientIntents: it exports DiscoveredIntents as
-// ClientIntents (v1alpha3 or v2beta1), reads ClientIntents back, and compares what
-// was observed with what is declared.
+// Package declared speaks Otterize's ClientIntents: it models observed calls as the
+// targets a ClientIntents declares, writes and reads every version Otterize serves,
+// and compares what was observed with what is declared.
 package declared
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// API versions of ClientIntents.
+// API versions of ClientIntents, oldest first.
 const (
 	Group    = "k8s.otterize.com"
+	V1alpha2 = Group + "/v1alpha2"
 	V1alpha3 = Group + "/v1alpha3"
+	V1beta1  = Group + "/v1beta1"
+	V2alpha1 = Group + "/v2alpha1"
 	V2beta1  = Group + "/v2beta1"
 	Kind     = "ClientIntents"
 )
 
-// V1alpha3Intents is a ClientIntents in k8s.otterize.com/v1alpha3.
-type V1alpha3Intents struct {
+// Readable lists the versions Read accepts; Writable those Write produces
+// (v1alpha2 has no internet or Service calls, so nothing is written in it).
+var (
+	Readable = []string{V1alpha2, V1alpha3, V1beta1, V2alpha1, V2beta1}
+	Writable = []string{V1alpha3, V1beta1, V2alpha1, V2beta1}
+)
+
+// V1Intents is a ClientIntents in v1alpha3 or v1beta1: a service and its calls.
+type V1Intents struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata"`
-	Spec              V1alpha3Spec `json:"spec"`
+	Spec              V1Spec `json:"spec"`
+	Status            any    `json:"status,omitempty"`
 }
 
-// V1alpha3Spec names the client and its calls.
-type V1alpha3Spec struct {
-	Service V1alpha3Service `json:"service"`
-	Calls   []V1alpha3Call  `json:"calls"`
+// V1Spec names the client and its calls.
+type V1Spec struct {
+	Service V1Service `json:"service"`
+	Calls   []V1Call  `json:"calls"`
 }
 
-// V1alpha3Service is the client.
-type V1alpha3Service struct {
+// V1Service is the client.
+type V1Service struct {
 	Name string `json:"name"`
 	Kind string `json:"kind,omitempty"`
 }
 
-// V1alpha3Call is one server called.
-type V1alpha3Call struct {
+// V1Call is one server called. Kind "Service" makes Name a Kubernetes Service.
+type V1Call struct {
 	Name          string         `json:"name,omitempty"`
+	Kind          string         `json:"kind,omitempty"`
 	Type          string         `json:"type,omitempty"`
 	HTTPResources []HTTPResource `json:"HTTPResources,omitempty"`
 	KafkaTopics   []KafkaTopic   `json:"kafkaTopics,omitempty"`
 	Internet      *Internet      `json:"internet,omitempty"`
+	// Targets intent-mapper does not observe; kept so that reading is strict.
+	DatabaseResources   any `json:"databaseResources,omitempty"`
+	AWSActions          any `json:"awsActions,omitempty"`
+	GCPPermissions      any `json:"gcpPermissions,omitempty"`
+	AzureRoles          any `json:"azureRoles,omitempty"`
+	AzureActions        any `json:"azureActions,omitempty"`
+	AzureDataActions    any `json:"azureDataActions,omitempty"`
+	AzureKeyVaultPolicy any `json:"azureKeyVaultPolicy,omitempty"`
 }
 
-// V2beta1Intents is a ClientIntents in k8s.otterize.com/v2beta1.
-type V2beta1Intents struct {
+// V1alpha2Intents is a ClientIntents in v1alpha2, which only reads.
+type V1alpha2Intents struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata"`
-	Spec              V2beta1Spec `json:"spec"`
+	Spec              struct {
+		Service V1Service `json:"service"`
+		Calls   []struct {
+			Name              string         `json:"name"`
+			Type              string         `json:"type,omitempty"`
+			Resources         []HTTPResource `json:"resources,omitempty"`
+			Topics            []KafkaTopic   `json:"topics,omitempty"`
+			DatabaseResources any            `json:"databaseResources,omitempty"`
+		} `json:"calls"`
+	} `json:"spec"`
+	Status any `json:"status,omitempty"`
 }
 
-// V2beta1Spec names the client workload and its targets.
-type V2beta1Spec struct {
-	Workload Workload `json:"workload"`
-	Targets  []Target `json:"targets"`
+// V2Intents is a ClientIntents in v2alpha1 or v2beta1: a workload and its targets.
+type V2Intents struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              V2Spec `json:"spec"`
+	Status            any    `json:"status,omitempty"`
+}
+
+// V2Spec names the client workload and its targets.
+type V2Spec struct {
+	Workload Workload   `json:"workload"`
+	Targets  []V2Target `json:"targets"`
 }
 
 // Workload names a workload.
@@ -66,12 +103,17 @@ type Workload struct {
 	Kind string `json:"kind,omitempty"`
 }
 
-// Target is one thing called; exactly one field is set.
-type Target struct {
+// V2Target is one thing called; exactly one field is set.
+type V2Target struct {
 	Kubernetes *KubernetesTarget `json:"kubernetes,omitempty"`
 	Service    *ServiceTarget    `json:"service,omitempty"`
 	Kafka      *KafkaTarget      `json:"kafka,omitempty"`
 	Internet   *Internet         `json:"internet,omitempty"`
+	// Targets intent-mapper does not observe; kept so that reading is strict.
+	SQL   any `json:"sql,omitempty"`
+	AWS   any `json:"aws,omitempty"`
+	GCP   any `json:"gcp,omitempty"`
+	Azure any `json:"azure,omitempty"`
 }
 
 // KubernetesTarget is a workload, NAME or NAME.NAMESPACE.
@@ -121,50 +163,24 @@ func serverRef(name, namespace, clientNamespace string) string {
 	return name + "." + namespace
 }
 
-// parseServerRef reads NAME or NAME.NAMESPACE.
-func parseServerRef(ref, clientNamespace string) (name, namespace string) {
-	if name, ns, ok := strings.Cut(ref, "."); ok {
-		return name, ns
+// parseServerRef reads NAME or NAME.NAMESPACE; Otterize forbids a second dot.
+func parseServerRef(ref, clientNamespace string) (name, namespace string, err error) {
+	switch strings.Count(ref, ".") {
+	case 0:
+		return ref, clientNamespace, nil
+	case 1:
+		name, namespace, _ = strings.Cut(ref, ".")
+		return name, namespace, nil
 	}
-	return ref, clientNamespace
+	return "", "", fmt.Errorf("server %q: a name holds at most one '.' (NAME.NAMESPACE)", ref)
 }
 
-// kafkaOperations maps the operations authorizer logs name to ClientIntents'.
-func kafkaOperation(op string) string {
-	switch strings.ToLower(op) {
-	case "read":
-		return "consume"
-	case "write":
-		return "produce"
-	case "all", "consume", "produce", "create", "alter", "delete", "describe":
-		return strings.ToLower(op)
-	case "clusteraction":
-		return "ClusterAction"
-	case "describeconfigs":
-		return "DescribeConfigs"
-	case "alterconfigs":
-		return "AlterConfigs"
-	case "idempotentwrite":
-		return "IdempotentWrite"
-	}
-	return "" // not expressible in ClientIntents
-}
-
-func kafkaOperations(ops []string) []string {
-	var out []string
-	for _, op := range ops {
-		if mapped := kafkaOperation(op); mapped != "" && !slices.Contains(out, mapped) {
-			out = append(out, mapped)
+// checkVersion accepts the versions Write produces.
+func checkVersion(v string) error {
+	for _, w := range Writable {
+		if v == w {
+			return nil
 		}
 	}
-	slices.Sort(out)
-	return out
-}
-
-// checkVersion accepts the two versions export writes.
-func checkVersion(v string) error {
-	if v != V1alpha3 && v != V2beta1 {
-		return fmt.Errorf("api version %q: use %s or %s", v, V1alpha3, V2beta1)
-	}
-	return nil
+	return fmt.Errorf("api version %q: use one of %s", v, strings.Join(Writable, ", "))
 }

@@ -1,76 +1,119 @@
 package declared
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
 )
 
-// Item is one thing a client may do: call a server (Path empty), or use one method
-// on one path of it. Client and Server are NAMESPACE/NAME; an internet server is
-// "internet:" and a domain or IP.
+// Item is one thing a client may do: reach a server (the rest empty), use one HTTP
+// method on one path of it, one operation on one Kafka topic, or one port of an
+// internet destination. Client is NAMESPACE/NAME; Server is NAMESPACE/NAME for a
+// workload, "service:NAMESPACE/NAME" for a Service and "internet:" and a domain or IP.
 type Item struct {
-	Client, Server, Method, Path string
+	Client, Server   string
+	Method, Path     string
+	Topic, Operation string
+	Port             int32
 }
 
 func (i Item) String() string {
-	if i.Path == "" {
-		return fmt.Sprintf("%s -> %s", i.Client, i.Server)
+	s := fmt.Sprintf("%s -> %s", i.Client, i.Server)
+	switch {
+	case i.Path != "":
+		s += fmt.Sprintf(" %s %s", i.Method, i.Path)
+	case i.Topic != "":
+		s += fmt.Sprintf(" topic %s %s", i.Topic, i.Operation)
+	case i.Port != 0:
+		s += fmt.Sprintf(" port %d", i.Port)
 	}
-	return fmt.Sprintf("%s -> %s %s %s", i.Client, i.Server, i.Method, i.Path)
+	return s
 }
 
 // Set is a set of items.
 type Set map[Item]bool
 
-// Observed lists what DiscoveredIntents record, each item with when it was last seen.
+// Items lists what a target allows a client (NAMESPACE/NAME).
+func (t Target) Items(client string) []Item {
+	if t.Type == TargetInternet {
+		var out []Item
+		for _, d := range append(append([]string{}, t.Internet.Domains...), t.Internet.IPs...) {
+			server := "internet:" + d
+			out = append(out, Item{Client: client, Server: server})
+			for _, p := range t.Internet.Ports {
+				out = append(out, Item{Client: client, Server: server, Port: p})
+			}
+		}
+		return out
+	}
+	server := serverKey(&t)
+	out := []Item{{Client: client, Server: server}}
+	for _, h := range t.HTTP {
+		for _, m := range h.Methods {
+			out = append(out, Item{Client: client, Server: server, Method: m, Path: h.Path})
+		}
+	}
+	for _, topic := range t.Topics {
+		for _, op := range topic.Operations {
+			out = append(out, Item{Client: client, Server: server, Topic: topic.Name, Operation: op})
+		}
+	}
+	return out
+}
+
+// Items lists what an Intent allows.
+func (in *Intent) Items() []Item {
+	client := in.Namespace + "/" + in.Workload.Name
+	var out []Item
+	for _, t := range in.Targets {
+		out = append(out, t.Items(client)...)
+	}
+	return out
+}
+
+// Observed lists the declarable items DiscoveredIntents record, each with when it
+// was last seen; Gaps lists the rest.
 func Observed(dis []discoveryv1alpha1.DiscoveredIntents) map[Item]*time.Time {
 	out := map[Item]*time.Time{}
 	for _, di := range dis {
+		if strings.Contains(di.Spec.Workload.Name, ".") {
+			continue
+		}
 		client := di.Namespace + "/" + di.Spec.Workload.Name
 		for _, c := range di.Status.Calls {
-			for _, item := range callItems(client, c) {
-				out[item] = lastSeen(c, item)
+			if t, _ := targetOf(client, di.Namespace, c); t != nil {
+				for _, item := range t.Items(client) {
+					out[item] = lastSeen(c, item)
+				}
 			}
 		}
 	}
 	return out
 }
 
-// CallItems lists the items of one observed call.
-func CallItems(client string, c discoveryv1alpha1.Call) []Item { return callItems(client, c) }
-
-func callItems(client string, c discoveryv1alpha1.Call) []Item {
-	if c.Type == discoveryv1alpha1.CallInternet {
-		var out []Item
-		if c.Internet != nil {
-			for _, d := range append(append([]string{}, c.Internet.Domains...), c.Internet.IPs...) {
-				out = append(out, Item{Client: client, Server: "internet:" + d})
-			}
-		}
-		if len(out) == 0 {
-			out = append(out, Item{Client: client, Server: "internet:" + c.Name})
-		}
-		return out
-	}
-	server := c.Namespace + "/" + c.Name
-	out := []Item{{Client: client, Server: server}}
-	for _, p := range c.HTTP {
-		for _, m := range p.Methods {
-			out = append(out, Item{Client: client, Server: server, Method: m, Path: p.Path})
-		}
+// Gaps lists what DiscoveredIntents record that ClientIntents cannot express.
+func Gaps(dis []discoveryv1alpha1.DiscoveredIntents) []Gap {
+	var out []Gap
+	for i := range dis {
+		_, gaps := FromDiscovered(&dis[i])
+		out = append(out, gaps...)
 	}
 	return out
+}
+
+// CallItems lists the items of one observed call; a call ClientIntents cannot
+// express is its bare server, which no declaration holds.
+func CallItems(client string, c discoveryv1alpha1.Call) []Item {
+	ns, _, _ := strings.Cut(client, "/")
+	if t, _ := targetOf(client, ns, c); t != nil {
+		return t.Items(client)
+	}
+	return []Item{{Client: client, Server: c.Namespace + "/" + c.Name}}
 }
 
 func lastSeen(c discoveryv1alpha1.Call, item Item) *time.Time {
@@ -87,117 +130,23 @@ func lastSeen(c discoveryv1alpha1.Call, item Item) *time.Time {
 	return nil
 }
 
-// Declarations lists what ClientIntents objects declare.
+// Declarations lists what ClientIntents objects read from an API server declare.
 func Declarations(objs []*unstructured.Unstructured) (Set, error) {
 	out := Set{}
 	for _, o := range objs {
-		if err := declare(o, out); err != nil {
+		in, err := read(o, "default", false)
+		if err != nil {
 			return nil, fmt.Errorf("ClientIntents %s/%s: %w", o.GetNamespace(), o.GetName(), err)
 		}
+		out.Add(in)
 	}
 	return out, nil
 }
 
-func declare(o *unstructured.Unstructured, into Set) error {
-	ns := o.GetNamespace()
-	if ns == "" {
-		ns = "default"
-	}
-	add := func(client, name, serverNS string, http []HTTPResource) {
-		server := serverNS + "/" + name
-		into[Item{Client: client, Server: server}] = true
-		for _, h := range http {
-			for _, m := range h.Methods {
-				into[Item{Client: client, Server: server, Method: m, Path: h.Path}] = true
-			}
-		}
-	}
-	addInternet := func(client string, in *Internet) {
-		for _, d := range append(append([]string{}, in.Domains...), in.IPs...) {
-			into[Item{Client: client, Server: "internet:" + d}] = true
-		}
-	}
-	switch o.GetAPIVersion() {
-	case V1alpha3:
-		ci := &V1alpha3Intents{}
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, ci); err != nil {
-			return err
-		}
-		client := ns + "/" + ci.Spec.Service.Name
-		for _, c := range ci.Spec.Calls {
-			if c.Internet != nil {
-				addInternet(client, c.Internet)
-				continue
-			}
-			name, serverNS := parseServerRef(c.Name, ns)
-			add(client, name, serverNS, c.HTTPResources)
-		}
-	case V2beta1:
-		ci := &V2beta1Intents{}
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, ci); err != nil {
-			return err
-		}
-		client := ns + "/" + ci.Spec.Workload.Name
-		for _, t := range ci.Spec.Targets {
-			switch {
-			case t.Kubernetes != nil:
-				name, serverNS := parseServerRef(t.Kubernetes.Name, ns)
-				add(client, name, serverNS, t.Kubernetes.HTTP)
-			case t.Service != nil:
-				name, serverNS := parseServerRef(t.Service.Name, ns)
-				add(client, name, serverNS, t.Service.HTTP)
-			case t.Kafka != nil:
-				name, serverNS := parseServerRef(t.Kafka.Name, ns)
-				add(client, name, serverNS, nil)
-			case t.Internet != nil:
-				addInternet(client, t.Internet)
-			}
-		}
-	default:
-		return fmt.Errorf("api version %q is not one this tool reads (%s, %s)", o.GetAPIVersion(), V1alpha3, V2beta1)
-	}
-	return nil
-}
-
-// ParseYAML reads the ClientIntents documents of a YAML (or JSON) stream, skipping
-// documents of other kinds.
-func ParseYAML(r io.Reader) ([]*unstructured.Unstructured, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, err
-	}
-	var out []*unstructured.Unstructured
-	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '[' { // a JSON array, as export --format json writes
-		var items []map[string]any
-		if err := json.Unmarshal(trimmed, &items); err != nil {
-			return nil, err
-		}
-		for _, m := range items {
-			if m["kind"] == Kind {
-				out = append(out, &unstructured.Unstructured{Object: m})
-			}
-		}
-		return out, nil
-	}
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	for {
-		obj := map[string]any{}
-		if err := dec.Decode(&obj); errors.Is(err, io.EOF) {
-			return out, nil
-		} else if err != nil {
-			return nil, err
-		}
-		if items, ok := obj["items"].([]any); ok { // a List, as kubectl get -o yaml writes
-			for _, it := range items {
-				if m, ok := it.(map[string]any); ok && m["kind"] == Kind {
-					out = append(out, &unstructured.Unstructured{Object: m})
-				}
-			}
-			continue
-		}
-		if obj["kind"] == Kind {
-			out = append(out, &unstructured.Unstructured{Object: obj})
-		}
+// Add adds what an Intent declares.
+func (s Set) Add(in *Intent) {
+	for _, item := range in.Items() {
+		s[item] = true
 	}
 }
 
