@@ -54,6 +54,8 @@ func parseManagerFlags(args []string) (managerOptions, error) {
 	fs.StringVar(&d.CertSecret, "tls-secret", d.CertSecret, "Secret holding the self-signed CA and serving certificate")
 	fs.StringVar(&d.CAConfigMap, "ca-configmap", d.CAConfigMap, "ConfigMap the CA is published in, for agents")
 	fs.StringVar(&d.AgentServiceAccount, "agent-service-account", d.AgentServiceAccount, "namespace/name of the only ServiceAccount allowed to report (NAMESPACE/intent-mapper-agent when empty)")
+	fs.BoolVar(&d.AllowUnboundTokens, "allow-unbound-tokens", false, "accept agent tokens bound to no pod and take the report's word for its node (clusters before Kubernetes 1.20 only: any agent may then speak for any node)")
+	fs.DurationVar(&d.ClockTolerance, "clock-tolerance", d.ClockTolerance, "how far ahead of the manager's clock an observation may be stamped before its time is clamped")
 	fs.Int64Var(&d.MaxReportBytes, "max-report-bytes", d.MaxReportBytes, "largest report accepted, after decompression")
 	fs.DurationVar(&d.Flush, "flush-interval", d.Flush, "shortest time between two writes of one DiscoveredIntents")
 	fs.DurationVar(&d.Merge.Step, "last-seen-step", d.Merge.Step, "step in which lastSeen moves")

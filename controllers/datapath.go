@@ -42,10 +42,16 @@ type DataPathOptions struct {
 	// AgentServiceAccount (namespace/name) is the only identity allowed to report;
 	// intent-mapper-agent in Namespace when empty.
 	AgentServiceAccount string
-	MaxReportBytes      int64
-	Flush               time.Duration
-	Merge               pending.MergeOptions
-	Resolve             resolve.Options
+	// AllowUnboundTokens takes agents' tokens bound to no pod, and with them the
+	// report's word for its node: only for clusters too old to bind tokens to pods.
+	AllowUnboundTokens bool
+	// ClockTolerance is how far ahead of the manager's clock an observation's time may
+	// be before it is clamped to the time the report arrived.
+	ClockTolerance time.Duration
+	MaxReportBytes int64
+	Flush          time.Duration
+	Merge          pending.MergeOptions
+	Resolve        resolve.Options
 	// DeclaredPoll is how often to look for the ClientIntents API.
 	DeclaredPoll time.Duration
 }
@@ -67,6 +73,7 @@ func DefaultDataPathOptions() DataPathOptions {
 		CertSecret:     "intent-mapper-ingest-tls",
 		CAConfigMap:    "intent-mapper-ca",
 		MaxReportBytes: ingest.DefaultMaxBody,
+		ClockTolerance: time.Minute,
 		Flush:          5 * time.Second,
 		Merge:          pending.MergeOptions{Step: time.Minute, MaxPaths: 100},
 		Resolve:        resolve.DefaultOptions(),
@@ -97,6 +104,7 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 	if err != nil {
 		return nil, fmt.Errorf("setting up the resolver: %w", err)
 	}
+	times := ingest.Window{Ahead: o.ClockTolerance, MaxAge: o.Resolve.TombstoneTTL}
 	getCert, err := certificateSource(mgr, o)
 	if err != nil {
 		return nil, err
@@ -105,9 +113,14 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 		Addr:           o.IngestAddr,
 		Listener:       o.IngestListener,
 		GetCertificate: getCert,
-		Auth:           &ingest.Authenticator{Client: mgr.GetClient(), ServiceAccount: o.AgentServiceAccount, MaxEntries: 4096, Now: time.Now},
-		MaxBody:        o.MaxReportBytes,
-		Sink:           func(rep *reportv1.Report) { resolver.Resolve(rep, store.Add) },
+		Auth: &ingest.Authenticator{
+			Client: mgr.GetClient(), ServiceAccount: o.AgentServiceAccount, AllowUnbound: o.AllowUnboundTokens,
+			MaxEntries: 4096, Now: time.Now,
+		},
+		MaxBody: o.MaxReportBytes,
+		Times:   times,
+		Sink:    func(rep *reportv1.Report) { resolver.Resolve(rep, store.Add) },
+		Log:     mgr.GetLogger().WithName("ingest"),
 	}
 	if err := mgr.Add(server); err != nil {
 		return nil, err
@@ -129,8 +142,13 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 	}
 	if err := mgr.Add(&kafka.Watcher{
 		Client: mgr.GetClient(), Source: kafka.KubeLogs{Client: cs},
-		Recorder: &kafka.Recorder{Resolver: resolver, Add: store.Add},
-		Servers:  settings.KafkaServers, Every: 15 * time.Second,
+		Recorder: &kafka.Recorder{Resolver: resolver, Add: func(c resolve.Call) {
+			if t, ok := times.Time(c.Time, time.Now()); ok {
+				c.Time = t
+				store.Add(c)
+			}
+		}},
+		Servers: settings.KafkaServers, Every: 15 * time.Second,
 	}); err != nil {
 		return nil, err
 	}
