@@ -12,7 +12,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
 	"github.com/intent-mapper/intent-mapper/controllers"
@@ -27,12 +26,13 @@ func init() {
 
 // managerOptions are the manager's command-line flags.
 type managerOptions struct {
-	metricsAddr string
-	probeAddr   string
-	leaderElect bool
-	agentImage  string
-	dataPath    controllers.DataPathOptions
-	zap         zap.Options
+	metricsAddr   string
+	secureMetrics bool
+	probeAddr     string
+	leaderElect   bool
+	agentImage    string
+	dataPath      controllers.DataPathOptions
+	zap           zap.Options
 }
 
 func parseManagerFlags(args []string) (managerOptions, error) {
@@ -42,7 +42,8 @@ func parseManagerFlags(args []string) (managerOptions, error) {
 	}
 	d := &o.dataPath
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
-	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address the Prometheus metrics endpoint binds to; 0 turns it off")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "address the Prometheus metrics endpoint binds to; 0 turns it off")
+	fs.BoolVar(&o.secureMetrics, "metrics-secure", true, "serve metrics over HTTPS to callers allowed to get /metrics; false serves plain HTTP to anyone who can connect")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address the health and readiness probes bind to")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader, so that only one manager writes at a time")
 	fs.StringVar(&o.agentImage, "agent-image", envOr("AGENT_IMAGE", "intent-mapper:latest"), "image of the agents the manager deploys, unless IntentMapper names one (env AGENT_IMAGE)")
@@ -86,7 +87,7 @@ func runManager(args []string) int {
 func startManager(o managerOptions) error {
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
+		Metrics:                controllers.MetricsOptions(o.metricsAddr, o.secureMetrics),
 		HealthProbeBindAddress: o.probeAddr,
 		LeaderElection:         o.leaderElect,
 		LeaderElectionID:       "intent-mapper.intentmapper.io",

@@ -49,7 +49,7 @@ type SystemOptions struct {
 	ScrapePort int
 	// Log receives progress lines.
 	Log io.Writer
-	// MetricsAddr, when set, serves the manager's metrics there.
+	// MetricsAddr, when set, serves the manager's metrics there, in plain HTTP.
 	MetricsAddr string
 	// ManagerArgs are added to the manager's flags.
 	ManagerArgs []string
@@ -131,7 +131,7 @@ func (s *System) StartManager(ctx context.Context) error {
 		metrics = "0"
 	}
 	args := append([]string{"manager",
-		"--ingest-bind-address", s.ingestAddr, "--metrics-bind-address", metrics, "--health-probe-bind-address", "0",
+		"--ingest-bind-address", s.ingestAddr, "--metrics-bind-address", metrics, "--metrics-secure=false", "--health-probe-bind-address", "0",
 		"--namespace", Namespace, "--agent-service-account", Namespace + "/" + AgentAccount, "--flush-interval", "1s"}, s.o.ManagerArgs...)
 	s.manager = s.command("manager", args...)
 	if err := s.manager.Start(); err != nil {
