@@ -57,6 +57,8 @@ func parseManagerFlags(args []string) (managerOptions, error) {
 	fs.StringVar(&d.AgentServiceAccount, "agent-service-account", d.AgentServiceAccount, "namespace/name of the only ServiceAccount allowed to report (NAMESPACE/intent-mapper-agent when empty)")
 	fs.BoolVar(&d.AllowUnboundTokens, "allow-unbound-tokens", false, "accept agent tokens bound to no pod and take the report's word for its node (clusters before Kubernetes 1.20 only: any agent may then speak for any node)")
 	fs.DurationVar(&d.ClockTolerance, "clock-tolerance", d.ClockTolerance, "how far ahead of the manager's clock an observation may be stamped before its time is clamped")
+	fs.StringVar(&d.ManagerServiceAccount, "manager-service-account", envOr("MANAGER_SERVICE_ACCOUNT", d.ManagerServiceAccount), "the manager's own ServiceAccount, in --namespace, given read access to broker logs where spec.kafka names brokers (env MANAGER_SERVICE_ACCOUNT)")
+	fs.StringVar(&d.BrokerLogsRole, "broker-logs-role", d.BrokerLogsRole, "ClusterRole granting get pods/log, bound in the namespaces of Kafka brokers")
 	fs.Int64Var(&d.MaxReportBytes, "max-report-bytes", d.MaxReportBytes, "largest report accepted, after decompression")
 	fs.DurationVar(&d.Flush, "flush-interval", d.Flush, "shortest time between two writes of one DiscoveredIntents")
 	fs.DurationVar(&d.Merge.Step, "last-seen-step", d.Merge.Step, "step in which lastSeen moves")

@@ -10,6 +10,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -49,9 +51,13 @@ type DataPathOptions struct {
 	// be before it is clamped to the time the report arrived.
 	ClockTolerance time.Duration
 	MaxReportBytes int64
-	Flush          time.Duration
-	Merge          pending.MergeOptions
-	Resolve        resolve.Options
+	// ManagerServiceAccount is the manager's own ServiceAccount (in Namespace), to
+	// which BrokerLogsRole is bound in the namespaces of Kafka brokers.
+	ManagerServiceAccount string
+	BrokerLogsRole        string
+	Flush                 time.Duration
+	Merge                 pending.MergeOptions
+	Resolve               resolve.Options
 	// DeclaredPoll is how often to look for the ClientIntents API.
 	DeclaredPoll time.Duration
 }
@@ -67,17 +73,19 @@ func (o DataPathOptions) agentServiceAccount() string {
 // DefaultDataPathOptions are the manager's defaults.
 func DefaultDataPathOptions() DataPathOptions {
 	return DataPathOptions{
-		Namespace:      "intent-mapper-system",
-		IngestAddr:     ":9443",
-		IngestService:  "intent-mapper-ingest",
-		CertSecret:     "intent-mapper-ingest-tls",
-		CAConfigMap:    "intent-mapper-ca",
-		MaxReportBytes: ingest.DefaultMaxBody,
-		ClockTolerance: time.Minute,
-		Flush:          5 * time.Second,
-		Merge:          pending.MergeOptions{Step: time.Minute, MaxPaths: 100},
-		Resolve:        resolve.DefaultOptions(),
-		DeclaredPoll:   30 * time.Second,
+		Namespace:             "intent-mapper-system",
+		IngestAddr:            ":9443",
+		IngestService:         "intent-mapper-ingest",
+		CertSecret:            "intent-mapper-ingest-tls",
+		CAConfigMap:           "intent-mapper-ca",
+		MaxReportBytes:        ingest.DefaultMaxBody,
+		ClockTolerance:        time.Minute,
+		ManagerServiceAccount: "intent-mapper-controller-manager",
+		BrokerLogsRole:        DefaultBrokerLogsRole,
+		Flush:                 5 * time.Second,
+		Merge:                 pending.MergeOptions{Step: time.Minute, MaxPaths: 100},
+		Resolve:               resolve.DefaultOptions(),
+		DeclaredPoll:          30 * time.Second,
 	}
 }
 
@@ -183,7 +191,7 @@ func certificateSource(mgr ctrl.Manager, o DataPathOptions) (func(*tls.ClientHel
 
 // CacheOptions are the manager's caches: objects are kept without managedFields (the
 // resolver never reads them), and the kinds the manager only deploys are watched in
-// its own namespace alone, which is all its Role allows.
+// its own namespace alone, which is all its Role allows; of RoleBindings, only its own.
 func CacheOptions(namespace string) cache.Options {
 	own := map[string]cache.Config{namespace: {}}
 	return cache.Options{
@@ -191,6 +199,7 @@ func CacheOptions(namespace string) cache.Options {
 		ByObject: map[client.Object]cache.ByObject{
 			&appsv1.DaemonSet{}:      {Namespaces: own},
 			&corev1.ServiceAccount{}: {Namespaces: own},
+			&rbacv1.RoleBinding{}:    {Label: labels.SelectorFromSet(brokerLogsLabels())},
 		},
 	}
 }
@@ -207,5 +216,6 @@ func SetupIntentMapper(mgr ctrl.Manager, dp *DataPath, o DataPathOptions, image 
 			Namespace: o.Namespace, ServiceAccount: account, Image: image,
 			IngestService: o.IngestService, CAConfigMap: o.CAConfigMap,
 		},
+		BrokerLogs: BrokerLogsAccess{ClusterRole: o.BrokerLogsRole, Namespace: o.Namespace, ServiceAccount: o.ManagerServiceAccount},
 	}).SetupWithManager(mgr)
 }
