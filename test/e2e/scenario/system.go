@@ -153,7 +153,12 @@ func (s *System) ManagerPID() int { return s.manager.Process.Pid }
 // the agent's pod on Node, as the kubelet's projected volume holds it: the manager
 // takes the reporting node from that binding.
 func (s *System) AgentToken(ctx context.Context) (string, error) {
-	pod, err := s.agentPod(ctx)
+	return s.AgentTokenOn(ctx, Node)
+}
+
+// AgentTokenOn is the token of an agent on node, bound to its pod there.
+func (s *System) AgentTokenOn(ctx context.Context, node string) (string, error) {
+	pod, err := s.agentPod(ctx, node)
 	if err != nil {
 		return "", err
 	}
@@ -173,11 +178,11 @@ func (s *System) AgentToken(ctx context.Context) (string, error) {
 	return tr.Status.Token, nil
 }
 
-// agentPod is the pod the agent stands for, made once: there is no kubelet to run it.
-func (s *System) agentPod(ctx context.Context) (*corev1.Pod, error) {
+// agentPod is the pod an agent on node stands for, made once: no kubelet runs it.
+func (s *System) agentPod(ctx context.Context, node string) (*corev1.Pod, error) {
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "intent-mapper-agent-" + Node, Namespace: Namespace},
-		Spec: corev1.PodSpec{NodeName: Node, ServiceAccountName: AgentAccount, HostNetwork: true,
+		ObjectMeta: metav1.ObjectMeta{Name: "intent-mapper-agent-" + node, Namespace: Namespace},
+		Spec: corev1.PodSpec{NodeName: node, ServiceAccountName: AgentAccount, HostNetwork: true,
 			Containers: []corev1.Container{{Name: "agent", Image: "intent-mapper:demo"}}},
 	}
 	err := s.Client.Create(ctx, pod)
