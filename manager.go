@@ -12,7 +12,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
 	"github.com/intent-mapper/intent-mapper/controllers"
@@ -27,12 +26,13 @@ func init() {
 
 // managerOptions are the manager's command-line flags.
 type managerOptions struct {
-	metricsAddr string
-	probeAddr   string
-	leaderElect bool
-	agentImage  string
-	dataPath    controllers.DataPathOptions
-	zap         zap.Options
+	metricsAddr   string
+	secureMetrics bool
+	probeAddr     string
+	leaderElect   bool
+	agentImage    string
+	dataPath      controllers.DataPathOptions
+	zap           zap.Options
 }
 
 func parseManagerFlags(args []string) (managerOptions, error) {
@@ -43,7 +43,8 @@ func parseManagerFlags(args []string) (managerOptions, error) {
 	o.dataPath.PodName = os.Getenv("POD_NAME")
 	d := &o.dataPath
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
-	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address the Prometheus metrics endpoint binds to; 0 turns it off")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "address the Prometheus metrics endpoint binds to; 0 turns it off")
+	fs.BoolVar(&o.secureMetrics, "metrics-secure", true, "serve metrics over HTTPS to callers allowed to get /metrics; false serves plain HTTP to anyone who can connect")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address the health and readiness probes bind to")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader, so that only one manager writes at a time")
 	fs.StringVar(&o.agentImage, "agent-image", os.Getenv("AGENT_IMAGE"), "image of the agents the manager deploys, unless IntentMapper names one (env AGENT_IMAGE); the manager's own image when empty")
@@ -56,6 +57,10 @@ func parseManagerFlags(args []string) (managerOptions, error) {
 	fs.StringVar(&d.CertSecret, "tls-secret", d.CertSecret, "Secret holding the self-signed CA and serving certificate")
 	fs.StringVar(&d.CAConfigMap, "ca-configmap", d.CAConfigMap, "ConfigMap the CA is published in, for agents")
 	fs.StringVar(&d.AgentServiceAccount, "agent-service-account", d.AgentServiceAccount, "namespace/name of the only ServiceAccount allowed to report (NAMESPACE/intent-mapper-agent when empty)")
+	fs.BoolVar(&d.AllowUnboundTokens, "allow-unbound-tokens", false, "accept agent tokens bound to no pod and take the report's word for its node (clusters before Kubernetes 1.20 only: any agent may then speak for any node)")
+	fs.DurationVar(&d.ClockTolerance, "clock-tolerance", d.ClockTolerance, "how far ahead of the manager's clock an observation may be stamped before its time is clamped")
+	fs.StringVar(&d.ManagerServiceAccount, "manager-service-account", envOr("MANAGER_SERVICE_ACCOUNT", d.ManagerServiceAccount), "the manager's own ServiceAccount, in --namespace, given read access to broker logs where spec.kafka names brokers (env MANAGER_SERVICE_ACCOUNT)")
+	fs.StringVar(&d.BrokerLogsRole, "broker-logs-role", d.BrokerLogsRole, "ClusterRole granting get pods/log, bound in the namespaces of Kafka brokers")
 	fs.Int64Var(&d.MaxReportBytes, "max-report-bytes", d.MaxReportBytes, "largest report accepted, after decompression")
 	fs.DurationVar(&d.Flush, "flush-interval", d.Flush, "shortest time between two writes of one DiscoveredIntents")
 	fs.DurationVar(&d.Merge.Step, "last-seen-step", d.Merge.Step, "step in which lastSeen moves")
@@ -86,7 +91,7 @@ func runManager(args []string) int {
 func startManager(o managerOptions) error {
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
+		Metrics:                controllers.MetricsOptions(o.metricsAddr, o.secureMetrics),
 		HealthProbeBindAddress: o.probeAddr,
 		LeaderElection:         o.leaderElect,
 		LeaderElectionID:       "intent-mapper.intentmapper.io",
@@ -119,3 +124,10 @@ func startManager(o managerOptions) error {
 
 // fallbackAgentImage is the agents' image for a manager run outside a pod.
 const fallbackAgentImage = "intent-mapper:latest"
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}

@@ -86,7 +86,7 @@ func flags(o *options, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.interfaces, "interfaces", "", "comma-separated interfaces to capture on; all when empty")
 	fs.StringVar(&o.procRoot, "proc-root", "/proc", "the host's proc file system (/host/proc in the DaemonSet)")
 	fs.DurationVar(&o.scan, "scan-interval", 10*time.Second, "how often to scan /proc for connections")
-	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":9090", "address of the agent's Prometheus metrics; 0 turns it off")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", "127.0.0.1:9090", "address of the agent's Prometheus metrics, served without authentication: on the host network, keep it on loopback; 0 turns it off")
 	fs.BoolVar(&o.dns, "dns", true, "capture DNS answers")
 	fs.BoolVar(&o.connections, "connections", true, "scan /proc and capture SYNs for connections")
 	fs.BoolVar(&o.istio, "istio", false, "scrape this node's Istio sidecars for HTTP paths and methods (needs API access)")

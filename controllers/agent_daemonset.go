@@ -23,7 +23,7 @@ const (
 	agentRunDir    = "/run/intent-mapper" // an emptyDir: the root is read-only
 	agentHeartbeat = agentRunDir + "/heartbeat"
 	agentMetrics   = 9464
-	tokenExpirySec = 3600
+	tokenExpirySec = 600 // the kubelet's shortest; it rotates the file at 80% of that
 )
 
 // AgentOptions are what the agent DaemonSet is built from besides IntentMapper's spec.
@@ -164,7 +164,7 @@ func agentArgs(spec *discoveryv1alpha1.IntentMapperSpec, o AgentOptions) []strin
 		"--token-file=" + agentTokenDir + "/token",
 		"--proc-root=" + agentProcRoot,
 		"--heartbeat-file=" + agentHeartbeat,
-		fmt.Sprintf("--metrics-bind-address=:%d", agentMetrics),
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", agentMetrics), // the node's addresses get no unauthenticated metrics
 		"--report-interval=" + duration(iv.Report, 10*time.Second),
 		"--scan-interval=" + duration(iv.Scan, 10*time.Second),
 		"--scrape-interval=" + duration(iv.Scrape, 15*time.Second),

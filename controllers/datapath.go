@@ -10,6 +10,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -44,10 +46,20 @@ type DataPathOptions struct {
 	// AgentServiceAccount (namespace/name) is the only identity allowed to report;
 	// intent-mapper-agent in Namespace when empty.
 	AgentServiceAccount string
-	MaxReportBytes      int64
-	Flush               time.Duration
-	Merge               pending.MergeOptions
-	Resolve             resolve.Options
+	// AllowUnboundTokens takes agents' tokens bound to no pod, and with them the
+	// report's word for its node: only for clusters too old to bind tokens to pods.
+	AllowUnboundTokens bool
+	// ClockTolerance is how far ahead of the manager's clock an observation's time may
+	// be before it is clamped to the time the report arrived.
+	ClockTolerance time.Duration
+	MaxReportBytes int64
+	// ManagerServiceAccount is the manager's own ServiceAccount (in Namespace), to
+	// which BrokerLogsRole is bound in the namespaces of Kafka brokers.
+	ManagerServiceAccount string
+	BrokerLogsRole        string
+	Flush                 time.Duration
+	Merge                 pending.MergeOptions
+	Resolve               resolve.Options
 	// DeclaredPoll is how often to look for the ClientIntents API.
 	DeclaredPoll time.Duration
 }
@@ -63,16 +75,19 @@ func (o DataPathOptions) agentServiceAccount() string {
 // DefaultDataPathOptions are the manager's defaults.
 func DefaultDataPathOptions() DataPathOptions {
 	return DataPathOptions{
-		Namespace:      "intent-mapper-system",
-		IngestAddr:     ":9443",
-		IngestService:  "intent-mapper-ingest",
-		CertSecret:     "intent-mapper-ingest-tls",
-		CAConfigMap:    "intent-mapper-ca",
-		MaxReportBytes: ingest.DefaultMaxBody,
-		Flush:          5 * time.Second,
-		Merge:          pending.MergeOptions{Step: time.Minute, MaxPaths: 100},
-		Resolve:        resolve.DefaultOptions(),
-		DeclaredPoll:   30 * time.Second,
+		Namespace:             "intent-mapper-system",
+		IngestAddr:            ":9443",
+		IngestService:         "intent-mapper-ingest",
+		CertSecret:            "intent-mapper-ingest-tls",
+		CAConfigMap:           "intent-mapper-ca",
+		MaxReportBytes:        ingest.DefaultMaxBody,
+		ClockTolerance:        time.Minute,
+		ManagerServiceAccount: "intent-mapper-controller-manager",
+		BrokerLogsRole:        DefaultBrokerLogsRole,
+		Flush:                 5 * time.Second,
+		Merge:                 pending.MergeOptions{Step: time.Minute, MaxPaths: 100},
+		Resolve:               resolve.DefaultOptions(),
+		DeclaredPoll:          30 * time.Second,
 	}
 }
 
@@ -99,6 +114,7 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 	if err != nil {
 		return nil, fmt.Errorf("setting up the resolver: %w", err)
 	}
+	times := ingest.Window{Ahead: o.ClockTolerance, MaxAge: o.Resolve.TombstoneTTL}
 	getCert, err := certificateSource(mgr, o)
 	if err != nil {
 		return nil, err
@@ -107,9 +123,14 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 		Addr:           o.IngestAddr,
 		Listener:       o.IngestListener,
 		GetCertificate: getCert,
-		Auth:           &ingest.Authenticator{Client: mgr.GetClient(), ServiceAccount: o.AgentServiceAccount, MaxEntries: 4096, Now: time.Now},
-		MaxBody:        o.MaxReportBytes,
-		Sink:           func(rep *reportv1.Report) { resolver.Resolve(rep, store.Add) },
+		Auth: &ingest.Authenticator{
+			Client: mgr.GetClient(), ServiceAccount: o.AgentServiceAccount, AllowUnbound: o.AllowUnboundTokens,
+			MaxEntries: 4096, Now: time.Now,
+		},
+		MaxBody: o.MaxReportBytes,
+		Times:   times,
+		Sink:    func(rep *reportv1.Report) { resolver.Resolve(rep, store.Add) },
+		Log:     mgr.GetLogger().WithName("ingest"),
 	}
 	if err := mgr.Add(server); err != nil {
 		return nil, err
@@ -137,8 +158,13 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 	}
 	if err := mgr.Add(&kafka.Watcher{
 		Client: mgr.GetClient(), Source: kafka.KubeLogs{Client: cs},
-		Recorder: &kafka.Recorder{Resolver: resolver, Add: store.Add},
-		Servers:  settings.KafkaServers, Every: 15 * time.Second,
+		Recorder: &kafka.Recorder{Resolver: resolver, Add: func(c resolve.Call) {
+			if t, ok := times.Time(c.Time, time.Now()); ok {
+				c.Time = t
+				store.Add(c)
+			}
+		}},
+		Servers: settings.KafkaServers, Every: 15 * time.Second,
 	}); err != nil {
 		return nil, err
 	}
@@ -174,7 +200,7 @@ func certificateSource(mgr ctrl.Manager, o DataPathOptions) (func(*tls.ClientHel
 
 // CacheOptions are the manager's caches: objects are kept without managedFields (the
 // resolver never reads them), and the kinds the manager only deploys are watched in
-// its own namespace alone, which is all its Role allows.
+// its own namespace alone, which is all its Role allows; of RoleBindings, only its own.
 func CacheOptions(namespace string) cache.Options {
 	own := map[string]cache.Config{namespace: {}}
 	return cache.Options{
@@ -182,6 +208,7 @@ func CacheOptions(namespace string) cache.Options {
 		ByObject: map[client.Object]cache.ByObject{
 			&appsv1.DaemonSet{}:      {Namespaces: own},
 			&corev1.ServiceAccount{}: {Namespaces: own},
+			&rbacv1.RoleBinding{}:    {Label: labels.SelectorFromSet(brokerLogsLabels())},
 		},
 	}
 }
@@ -199,5 +226,6 @@ func SetupIntentMapper(mgr ctrl.Manager, dp *DataPath, o DataPathOptions, image 
 			Namespace: o.Namespace, ServiceAccount: account, Image: image,
 			IngestService: o.IngestService, CAConfigMap: o.CAConfigMap,
 		},
+		BrokerLogs: BrokerLogsAccess{ClusterRole: o.BrokerLogsRole, Namespace: o.Namespace, ServiceAccount: o.ManagerServiceAccount},
 	}).SetupWithManager(mgr)
 }

@@ -114,6 +114,8 @@ var _ = Describe("config/default", Ordered, func() {
 			{manager, authorizationv1.ResourceAttributes{Namespace: "default", Verb: "delete", Resource: "pods"}, false},
 			{manager, authorizationv1.ResourceAttributes{Namespace: managerNamespace, Verb: "patch", Resource: "pods"}, true}, // the leader label
 			{manager, authorizationv1.ResourceAttributes{Namespace: "default", Verb: "patch", Resource: "pods"}, false},
+			{manager, authorizationv1.ResourceAttributes{Namespace: "default", Verb: "get", Resource: "pods", Subresource: "log"}, false},
+			{manager, authorizationv1.ResourceAttributes{Namespace: managerNamespace, Verb: "get", Resource: "pods", Subresource: "log"}, false},
 			{manager, authorizationv1.ResourceAttributes{Namespace: "default", Verb: "create", Resource: "daemonsets", Group: "apps"}, false},
 			{manager, authorizationv1.ResourceAttributes{Namespace: managerNamespace, Verb: "create", Resource: "daemonsets", Group: "apps"}, true},
 			{manager, authorizationv1.ResourceAttributes{Verb: "create", Resource: "tokenreviews", Group: "authentication.k8s.io"}, true},

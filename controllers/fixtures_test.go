@@ -125,23 +125,56 @@ func restartNever(t corev1.PodTemplateSpec) corev1.PodTemplateSpec {
 	return t
 }
 
-// token asks the API server for a token of a ServiceAccount, as the kubelet's
-// projected volume does.
+// token asks the API server for a token of a ServiceAccount bound to no pod.
 func token(namespace, account, audience string) string {
+	return requestToken(namespace, account, audience, nil)
+}
+
+// requestToken asks the API server for a token of a ServiceAccount, bound to a pod
+// when bound is set, as the kubelet's projected volume does.
+func requestToken(namespace, account, audience string, bound *corev1.Pod) string {
 	cs, err := kubernetes.NewForConfig(cfg)
 	Expect(err).NotTo(HaveOccurred())
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: account, Namespace: namespace}}
 	if err := k8sClient.Create(ctx, sa); err != nil {
 		Expect(client.IgnoreAlreadyExists(err)).To(Succeed())
 	}
-	tr, err := cs.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, account, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{Audiences: []string{audience}, ExpirationSeconds: ptr.To[int64](3600)},
-	}, metav1.CreateOptions{})
+	spec := authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}
+	if audience != "" { // none: the API server's own
+		spec.Audiences = []string{audience}
+	}
+	if bound != nil {
+		spec.BoundObjectRef = &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: bound.Name, UID: bound.UID}
+	}
+	tr, err := cs.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, account, &authenticationv1.TokenRequest{Spec: spec}, metav1.CreateOptions{})
 	Expect(err).NotTo(HaveOccurred())
 	return tr.Status.Token
 }
 
-func agentToken() string { return token(managerNamespace, agentAccount, "intent-mapper") }
+// agentPod is the agent's pod on a node, created once: the pod its tokens are bound to.
+func agentPod(node string) *corev1.Pod {
+	pod := &corev1.Pod{}
+	key := client.ObjectKey{Namespace: managerNamespace, Name: "agent-" + node}
+	if err := k8sClient.Get(ctx, key, pod); err == nil {
+		return pod
+	}
+	token(managerNamespace, agentAccount, "intent-mapper") // makes the ServiceAccount
+	pod = &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace},
+		Spec: corev1.PodSpec{NodeName: node, ServiceAccountName: agentAccount, HostNetwork: true,
+			Containers: []corev1.Container{{Name: "agent", Image: "intent-mapper:test"}}},
+	}
+	Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+	return pod
+}
+
+// agentTokenOn is a token of the agent's pod on node, as its projected volume holds.
+func agentTokenOn(node string) string {
+	return requestToken(managerNamespace, agentAccount, "intent-mapper", agentPod(node))
+}
+
+// agentToken is the token of the agent on the test's node.
+func agentToken() string { return agentTokenOn(testNode) }
 
 // ingestClient trusts only the CA the manager published, as an agent does.
 func ingestClient() *http.Client {

@@ -7,6 +7,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,12 +28,14 @@ const (
 )
 
 // IntentMapperReconciler deploys and keeps in shape what IntentMapper describes: the
-// agent's ServiceAccount and DaemonSet and the ingest Service, all owned by it, and
-// hands its settings to the manager.
+// agent's ServiceAccount and DaemonSet, the ingest Service and the RoleBindings that
+// let the manager read broker logs, all owned by it, and hands its settings to the
+// manager.
 type IntentMapperReconciler struct {
 	client.Client
-	Agent    AgentOptions
-	Settings *Settings
+	Agent      AgentOptions
+	BrokerLogs BrokerLogsAccess
+	Settings   *Settings
 	// Reports tells which agents report; without it, AgentsReporting is not set.
 	Reports ReportSource
 	Now     func() time.Time
@@ -76,6 +79,7 @@ func (r *IntentMapperReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	for _, phase := range []func(context.Context, *discoveryv1alpha1.IntentMapper) error{
 		r.reconcileServiceAccount,
 		r.reconcileIngestService,
+		r.reconcileBrokerLogs,
 	} {
 		if err := phase(ctx, im); err != nil {
 			errs = append(errs, err)
@@ -193,6 +197,7 @@ func (r *IntentMapperReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.DaemonSet{}).
 		Owns(&corev1.ServiceAccount{}).
 		Owns(&corev1.Service{}).
+		Owns(&rbacv1.RoleBinding{}).
 		Named("intentmapper").
 		Complete(r)
 }

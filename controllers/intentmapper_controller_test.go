@@ -71,6 +71,8 @@ var _ = Describe("IntentMapper", Ordered, func() {
 			}
 			g.Expect(token).NotTo(BeNil())
 			g.Expect(token.Audience).To(Equal("intent-mapper"))
+			g.Expect(token.ExpirationSeconds).To(HaveValue(BeNumerically("==", 600)), "short-lived, rotated by the kubelet")
+			g.Expect(c.Args).To(ContainElement("--metrics-bind-address=127.0.0.1:9464"), "no unauthenticated metrics on the node's addresses")
 			g.Expect(metav1.IsControlledBy(ds, im)).To(BeTrue())
 
 			sa, svc := &corev1.ServiceAccount{}, &corev1.Service{}

@@ -25,7 +25,8 @@ type LogSource interface {
 // KubeLogs opens logs through the API server (pods/log).
 type KubeLogs struct{ Client kubernetes.Interface }
 
-// +kubebuilder:rbac:groups="",resources=pods/log,verbs=get
+// pods/log is granted only in the brokers' namespaces, by RoleBindings of the
+// broker-logs ClusterRole that the IntentMapper reconciler keeps.
 
 // Open follows a container's log with timestamps from since.
 func (k KubeLogs) Open(ctx context.Context, namespace, pod, container string, since time.Time) (io.ReadCloser, error) {

@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
-	"github.com/intent-mapper/intent-mapper/controllers/resolve"
+	"github.com/intent-mapper/intent-mapper/resolved"
 )
 
 var linesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -26,18 +26,18 @@ func init() { metrics.Registry.MustRegister(linesTotal) }
 
 // Resolver is what the recorder needs of the manager's resolver.
 type Resolver interface {
-	WorkloadAt(ip netip.Addr, t time.Time) (resolve.Workload, bool)
+	WorkloadAt(ip netip.Addr, t time.Time) (resolved.Workload, bool)
 }
 
 // Recorder turns a broker's access lines into calls from client workloads to it.
 type Recorder struct {
 	Resolver Resolver
-	Add      func(resolve.Call)
+	Add      func(resolved.Call)
 }
 
 // Line records one line of a broker's log. Denied accesses are not intents: they are
 // counted, not recorded.
-func (r *Recorder) Line(broker resolve.Workload, line []byte) {
+func (r *Recorder) Line(broker resolved.Workload, line []byte) {
 	a, err := Parse(line)
 	switch err {
 	case nil:
@@ -61,7 +61,7 @@ func (r *Recorder) Line(broker resolve.Workload, line []byte) {
 		return
 	}
 	linesTotal.WithLabelValues("recorded").Inc()
-	r.Add(resolve.Call{Client: caller, Server: broker, Type: discoveryv1alpha1.CallKafka, Topic: a.Topic, Operation: a.Operation, Time: a.Time})
+	r.Add(resolved.Call{Client: caller, Server: broker, Type: discoveryv1alpha1.CallKafka, Topic: a.Topic, Operation: a.Operation, Time: a.Time})
 }
 
 // Watcher follows the logs of the brokers IntentMapper names, starting a follower for

@@ -73,7 +73,7 @@ func postAll(b *testing.B, handler http.Handler) {
 func BenchmarkIngest(b *testing.B) {
 	var got atomic.Int64
 	auth := &Authenticator{MaxEntries: 16, Now: time.Now}
-	auth.remember(sha256.Sum256([]byte(benchToken)), verdict{status: http.StatusOK, expires: time.Now().Add(time.Hour)}, time.Now())
+	auth.remember(sha256.Sum256([]byte(benchToken)), verdict{caller: Caller{Node: "node-a"}, status: http.StatusOK, expires: time.Now().Add(time.Hour)}, time.Now())
 	s := &Server{Auth: auth, MaxBody: DefaultMaxBody, Sink: func(r *reportv1.Report) { got.Add(int64(r.Len())) }}
 	s.SetLeading(true)
 	postAll(b, s)

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -41,6 +42,10 @@ const (
 	WrongMethod     = "wrong-method"
 	AuthUnavailable = "auth-unavailable"
 	NotLeader       = "not-leader"
+	// Unbound: a token bound to no pod, or to a pod that is gone.
+	Unbound = "unbound-token"
+	// NodeMismatch: a report naming another node than the caller's own.
+	NodeMismatch = "node-mismatch"
 )
 
 // RetryAfter is what a replica that does not lead tells agents to wait, in seconds:
@@ -70,10 +75,18 @@ type Server struct {
 	Auth           *Authenticator
 	// MaxBody bounds a report's size, compressed and decompressed.
 	MaxBody int64
+	// Times bounds observation times around the manager's clock.
+	Times Window
+	// Now is the manager's clock; time.Now when nil.
+	Now func() time.Time
 	// Sink receives every accepted report.
 	Sink func(*reportv1.Report)
 	// Nodes learns which nodes' agents report.
 	Nodes Nodes
+	// Log says why reports are refused, at most once per reason a minute.
+	Log logr.Logger
+
+	refusals refusalLog
 
 	serving      atomic.Bool
 	leading      atomic.Bool
@@ -154,23 +167,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		refuse(w, http.StatusMethodNotAllowed, WrongMethod, "use POST")
+		s.refuse(w, r, http.StatusMethodNotAllowed, WrongMethod, "use POST")
 		return
 	}
 	if !s.leading.Load() {
 		w.Header().Set("Retry-After", RetryAfter)
-		refuse(w, http.StatusServiceUnavailable, NotLeader, "this replica does not lead: retry")
+		s.refuse(w, r, http.StatusServiceUnavailable, NotLeader, "this replica does not lead: retry")
 		return
 	}
-	if status, reason := s.Auth.Authenticate(r.Context(), r.Header.Get("Authorization")); status != http.StatusOK {
-		refuse(w, status, authResult(status), reason)
+	received := s.now()
+	caller, status, result, reason := s.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+	if status != http.StatusOK {
+		s.refuse(w, r, status, result, reason)
 		return
 	}
 	rep, status, result, err := s.decode(w, r)
 	if err != nil {
-		refuse(w, status, result, err.Error())
+		s.refuse(w, r, status, result, err.Error())
 		return
 	}
+	if caller.Node != "" && rep.Node != caller.Node {
+		s.refuse(w, r, http.StatusForbidden, NodeMismatch, fmt.Sprintf("the caller runs on node %q, not %q", caller.Node, rep.Node))
+		return
+	}
+	s.Times.Report(rep, received)
 	s.Sink(rep)
 	s.Nodes.Mark(rep.Node, time.Now())
 	reportsTotal.WithLabelValues(Accepted).Inc()
@@ -181,14 +201,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusAccepted)
 }
 
-func authResult(status int) string {
-	switch status {
-	case http.StatusForbidden:
-		return Forbidden
-	case http.StatusUnauthorized:
-		return Unauthenticated
+func (s *Server) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
 	}
-	return AuthUnavailable
+	return s.Now()
 }
 
 // decode reads a report: gzip or plain, at most MaxBody bytes either way, one JSON
@@ -243,8 +260,13 @@ func decodeResult(err error) string {
 	return BadEncoding
 }
 
-func refuse(w http.ResponseWriter, status int, result, reason string) {
+// refuse answers a refused report, counts it, and logs it unless its reason was
+// logged within the last minute.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, result, reason string) {
 	reportsTotal.WithLabelValues(result).Inc()
+	if suppressed, ok := s.refusals.due(result, s.now()); ok {
+		s.Log.Info("refused a report", "result", result, "reason", reason, "from", r.RemoteAddr, "sameResultSinceLastLog", suppressed)
+	}
 	http.Error(w, reason, status)
 }
 

@@ -12,28 +12,11 @@ import (
 
 	reportv1 "github.com/intent-mapper/intent-mapper/api/report/v1"
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
+	"github.com/intent-mapper/intent-mapper/resolved"
 )
 
-// Call is one resolved observation: a client workload calling a server.
-type Call struct {
-	Client Workload
-	// Server is the server workload; for an internet call its Namespace is empty and
-	// its Name is the domain (or the IP when no name was seen).
-	Server  Workload
-	Type    discoveryv1alpha1.CallType
-	Service string // the Service the client went through, if any
-	Port    uint16
-	Domain  string // internet calls: the name the client resolved
-	IP      string // internet calls with no name
-	Method  string
-	Path    string
-	// Topic and Operation are a Kafka access.
-	Topic     string
-	Operation string
-	Time      time.Time
-	// History marks an observation known only to have happened before Time.
-	History bool
-}
+// Call is one resolved observation; see package resolved.
+type Call = resolved.Call
 
 // Reasons an observation is not attributed, as counted in intentmapper_unresolved_total.
 const (

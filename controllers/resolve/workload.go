@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
+	"github.com/intent-mapper/intent-mapper/resolved"
 )
 
 // ServiceNameLabel on a pod overrides the name of its workload.
@@ -21,12 +22,8 @@ const (
 	kindJob        = "Job"
 )
 
-// Workload identifies a workload by namespace, name and top-controller kind.
-type Workload struct {
-	Namespace string
-	Name      string
-	Kind      discoveryv1alpha1.WorkloadKind
-}
+// Workload identifies a workload; see package resolved.
+type Workload = resolved.Workload
 
 // OwnerLookup returns the controller owner (kind and name) of a namespaced object of
 // the given kind, as recorded in its metadata.

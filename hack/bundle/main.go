@@ -78,6 +78,11 @@ func write(o options) error {
 			return err
 		}
 	}
+	for _, role := range unboundClusterRoles(objs) {
+		if err := writeYAML(filepath.Join(manifests, role.GetName()+"_rbac.authorization.k8s.io_v1_clusterrole.yaml"), role.Object); err != nil {
+			return err
+		}
+	}
 	annotations := Annotations(o.channels, o.defaultChannel)
 	if err := writeYAML(filepath.Join(o.out, "metadata", "annotations.yaml"), map[string]any{"annotations": annotations}); err != nil {
 		return err
@@ -171,6 +176,24 @@ func permissions(objs []*unstructured.Unstructured, roleKind, bindingKind string
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ServiceAccountName < out[j].ServiceAccountName })
 	return out, nil
+}
+
+// unboundClusterRoles are the ClusterRoles no ClusterRoleBinding names: roles for
+// others to bind (metrics-reader) or for the manager to bind (broker-logs). The CSV
+// has no place for them, so they ship as manifests of their own.
+func unboundClusterRoles(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	bound := map[string]bool{}
+	for _, u := range byKind(objs, "ClusterRoleBinding") {
+		name, _, _ := unstructured.NestedString(u.Object, "roleRef", "name")
+		bound[name] = true
+	}
+	var out []*unstructured.Unstructured
+	for _, u := range byKind(objs, "ClusterRole") {
+		if !bound[u.GetName()] {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // almExamples are the samples, as the console offers them.

@@ -58,7 +58,7 @@ type run struct {
 	agents     int
 	metrics    string
 	httpClient *http.Client
-	token      string
+	tokens     map[string]string // by node: each agent's token is bound to its pod there
 	results    map[string]any
 }
 
@@ -112,8 +112,12 @@ func start(t *testing.T) *run {
 	}
 	r.sys = sys
 	r.results["sizes"] = map[string]int{"clients": r.clients, "callsPerClient": r.calls, "agents": r.agents, "namespaces": namespaces}
-	if r.token, err = sys.AgentToken(ctx); err != nil {
-		t.Fatal(err)
+	r.tokens = map[string]string{}
+	for a := range r.agents {
+		node := fmt.Sprintf("node-%d", a)
+		if r.tokens[node], err = sys.AgentTokenOn(ctx, node); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cm := &corev1.ConfigMap{}
 	if err := sys.Client.Get(ctx, client.ObjectKey{Namespace: scenario.Namespace, Name: "intent-mapper-ca"}, cm); err != nil {
@@ -246,7 +250,7 @@ func (r *run) post(rep *reportv1.Report) error {
 	_ = json.NewEncoder(zw).Encode(rep)
 	_ = zw.Close()
 	req, _ := http.NewRequest(http.MethodPost, "https://"+r.sys.IngestAddr()+"/v1/reports", &buf)
-	req.Header.Set("Authorization", "Bearer "+r.token)
+	req.Header.Set("Authorization", "Bearer "+r.tokens[rep.Node])
 	req.Header.Set("Content-Encoding", "gzip")
 	resp, err := r.httpClient.Do(req)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
@@ -52,7 +53,7 @@ type SystemOptions struct {
 	ScrapePort int
 	// Log receives progress lines.
 	Log io.Writer
-	// MetricsAddr, when set, serves the manager's metrics there.
+	// MetricsAddr, when set, serves the manager's metrics there, in plain HTTP.
 	MetricsAddr string
 	// ManagerArgs are added to the manager's flags.
 	ManagerArgs []string
@@ -135,7 +136,7 @@ func (s *System) StartManager(ctx context.Context) error {
 		metrics = "0"
 	}
 	args := append([]string{"manager",
-		"--ingest-bind-address", s.ingestAddr, "--metrics-bind-address", metrics, "--health-probe-bind-address", "0",
+		"--ingest-bind-address", s.ingestAddr, "--metrics-bind-address", metrics, "--metrics-secure=false", "--health-probe-bind-address", "0",
 		"--namespace", Namespace, "--agent-service-account", Namespace + "/" + AgentAccount, "--flush-interval", "1s"}, s.o.ManagerArgs...)
 	s.manager = s.command("manager", args...)
 	if err := s.manager.Start(); err != nil {
@@ -153,19 +154,47 @@ func (s *System) IngestAddr() string { return s.ingestAddr }
 // ManagerPID is the manager process's ID.
 func (s *System) ManagerPID() int { return s.manager.Process.Pid }
 
-// AgentToken asks the API server for a token of the agent's ServiceAccount.
+// AgentToken asks the API server for a token of the agent's ServiceAccount, bound to
+// the agent's pod on Node, as the kubelet's projected volume holds it: the manager
+// takes the reporting node from that binding.
 func (s *System) AgentToken(ctx context.Context) (string, error) {
+	return s.AgentTokenOn(ctx, Node)
+}
+
+// AgentTokenOn is the token of an agent on node, bound to its pod there.
+func (s *System) AgentTokenOn(ctx context.Context, node string) (string, error) {
+	pod, err := s.agentPod(ctx, node)
+	if err != nil {
+		return "", err
+	}
 	cs, err := kubernetes.NewForConfig(s.Config)
 	if err != nil {
 		return "", err
 	}
 	tr, err := cs.CoreV1().ServiceAccounts(Namespace).CreateToken(ctx, AgentAccount, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{Audiences: []string{"intent-mapper"}, ExpirationSeconds: ptr.To[int64](24 * 3600)},
+		Spec: authenticationv1.TokenRequestSpec{
+			Audiences: []string{"intent-mapper"}, ExpirationSeconds: ptr.To[int64](24 * 3600),
+			BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
+		},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		return "", err
 	}
 	return tr.Status.Token, nil
+}
+
+// agentPod is the pod an agent on node stands for, made once: no kubelet runs it.
+func (s *System) agentPod(ctx context.Context, node string) (*corev1.Pod, error) {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "intent-mapper-agent-" + node, Namespace: Namespace},
+		Spec: corev1.PodSpec{NodeName: node, ServiceAccountName: AgentAccount, HostNetwork: true,
+			Containers: []corev1.Container{{Name: "agent", Image: "intent-mapper:demo"}}},
+	}
+	err := s.Client.Create(ctx, pod)
+	if apierrors.IsAlreadyExists(err) {
+		err = s.Client.Get(ctx, client.ObjectKeyFromObject(pod), pod)
+	}
+	return pod, err
 }
 
 // KillManager kills the manager at once, as a crash would.
