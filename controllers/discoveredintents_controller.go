@@ -17,12 +17,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
+	"github.com/intent-mapper/intent-mapper/controllers/enqueue"
 	"github.com/intent-mapper/intent-mapper/controllers/pending"
 	"github.com/intent-mapper/intent-mapper/declared"
 )
@@ -55,8 +53,8 @@ func init() { metrics.Registry.MustRegister(writesTotal, createsTotal, conflicts
 type DiscoveredIntentsReconciler struct {
 	client.Client
 	Pending *pending.Store
-	// Events carries the clients that have new pending calls.
-	Events   <-chan event.GenericEvent
+	// Queue carries the clients that have new pending calls, or new declarations.
+	Queue    *enqueue.Queue
 	Settings *Settings
 	Declared *DeclaredWatch
 	Now      func() time.Time
@@ -243,7 +241,7 @@ func (r *DiscoveredIntentsReconciler) patchStatus(ctx context.Context, before, a
 func (r *DiscoveredIntentsReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&discoveryv1alpha1.DiscoveredIntents{}).
-		WatchesRawSource(source.Channel(r.Events, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(r.Queue.Source()).
 		Named("discoveredintents").
 		// Objects are independent; one worker writing thousands in turn is the delay.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
