@@ -47,6 +47,9 @@ type DataPathOptions struct {
 	Resolve             resolve.Options
 	// DeclaredPoll is how often to look for the ClientIntents API.
 	DeclaredPoll time.Duration
+	// ShutdownBudget is how long a graceful stop may take to write what was accepted;
+	// the manager's own grace period and the pod's must be longer.
+	ShutdownBudget time.Duration
 }
 
 // agentServiceAccount is the agents' identity, namespace/name.
@@ -70,6 +73,7 @@ func DefaultDataPathOptions() DataPathOptions {
 		Merge:          pending.MergeOptions{Step: time.Minute, MaxPaths: 100},
 		Resolve:        resolve.DefaultOptions(),
 		DeclaredPoll:   30 * time.Second,
+		ShutdownBudget: 20 * time.Second,
 	}
 }
 
@@ -136,6 +140,9 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 	}
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the DiscoveredIntents controller: %w", err)
+	}
+	if err := mgr.Add(&drainer{ingest: server, reconciler: reconciler, reader: mgr.GetAPIReader(), budget: o.ShutdownBudget}); err != nil {
+		return nil, err
 	}
 	return &DataPath{Pending: store, Resolver: resolver, Ingest: server, Settings: settings}, nil
 }

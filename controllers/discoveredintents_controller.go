@@ -64,11 +64,17 @@ type DiscoveredIntentsReconciler struct {
 // +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=discoveredintents/status,verbs=get;update;patch
 
 // Reconcile brings one DiscoveredIntents up to date and writes its status at most once.
-func (r *DiscoveredIntentsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
+func (r *DiscoveredIntentsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return r.reconcile(ctx, req, r.Client, false)
+}
+
+// reconcile reads the object through reader; draining, it writes at once, whatever
+// the flush interval says.
+func (r *DiscoveredIntentsReconciler) reconcile(ctx context.Context, req ctrl.Request, reader client.Reader, draining bool) (_ ctrl.Result, reterr error) {
 	key := pending.Key{Namespace: req.Namespace, Name: req.Name}
 	now := r.Now()
 	di := &discoveryv1alpha1.DiscoveredIntents{}
-	if err := r.Get(ctx, req.NamespacedName, di); err != nil {
+	if err := reader.Get(ctx, req.NamespacedName, di); err != nil {
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, err
 		}
@@ -83,6 +89,9 @@ func (r *DiscoveredIntentsReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	r.Pending.Seen(key)
 
 	merge, flush := r.Settings.Get()
+	if draining {
+		flush = 0
+	}
 	result, batch := r.takePending(key, now, merge.Retention, flush)
 	before := di.DeepCopy()
 	defer func() {

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -69,6 +70,15 @@ type Server struct {
 	Sink func(*reportv1.Report)
 
 	serving atomic.Bool
+	stopped chan struct{}
+	once    sync.Once
+}
+
+// Stopped is closed once the server has stopped and answered its last report: from
+// then on nothing is added to what it accepted.
+func (s *Server) Stopped() <-chan struct{} {
+	s.once.Do(func() { s.stopped = make(chan struct{}) })
+	return s.stopped
 }
 
 // NeedLeaderElection: only the leader accepts reports, and readiness follows, so the
@@ -103,17 +113,24 @@ func (s *Server) Start(ctx context.Context) error {
 		WriteTimeout:      time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
+	// Shutdown returns once the handlers in flight have answered: only then is
+	// everything accepted in the sink, and the server stopped.
+	shutdown := make(chan struct{})
 	go func() {
+		defer close(shutdown)
 		<-ctx.Done()
 		s.serving.Store(false)
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		wait, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(shutdown)
+		_ = srv.Shutdown(wait)
 	}()
+	s.Stopped()
+	defer close(s.stopped)
 	s.serving.Store(true)
 	if err := srv.ServeTLS(ln, "", ""); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	<-shutdown
 	return nil
 }
 

@@ -176,3 +176,14 @@ func (s *Store) Written(key Key, now time.Time) {
 	defer s.mu.Unlock()
 	s.written[key] = now
 }
+
+// Keys lists the clients with calls waiting.
+func (s *Store) Keys() []Key {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := make([]Key, 0, len(s.batches))
+	for k := range s.batches {
+		keys = append(keys, k)
+	}
+	return keys
+}
