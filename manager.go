@@ -63,6 +63,7 @@ func parseManagerFlags(args []string) (managerOptions, error) {
 	fs.DurationVar(&d.Flush, "flush-interval", d.Flush, "shortest time between two writes of one DiscoveredIntents")
 	fs.DurationVar(&d.Merge.Step, "last-seen-step", d.Merge.Step, "step in which lastSeen moves")
 	fs.IntVar(&d.Merge.MaxPaths, "max-paths-per-call", d.Merge.MaxPaths, "HTTP paths listed per call before it is marked truncated")
+	fs.IntVar(&d.ObjectBudget, "max-object-bytes", d.ObjectBudget, "size budget of one stored DiscoveredIntents (status and its managed fields): least recently seen paths, then calls, are dropped beyond it")
 	fs.DurationVar(&d.Merge.Retention, "retention", 0, "drop calls not seen for this long; 0 keeps them")
 	fs.StringVar(&d.Resolve.ClusterDomain, "cluster-domain", d.Resolve.ClusterDomain, "the cluster's DNS domain")
 	fs.DurationVar(&d.ShutdownBudget, "shutdown-budget", d.ShutdownBudget, "time a graceful stop may take to write every accepted report before the leader lease is released; keep it under the pod's terminationGracePeriodSeconds")

@@ -17,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	reportv1 "github.com/intent-mapper/intent-mapper/api/report/v1"
+	"github.com/intent-mapper/intent-mapper/controllers/budget"
 	"github.com/intent-mapper/intent-mapper/controllers/certs"
 	"github.com/intent-mapper/intent-mapper/controllers/enqueue"
 	"github.com/intent-mapper/intent-mapper/controllers/ingest"
@@ -50,6 +51,8 @@ type DataPathOptions struct {
 	// ShutdownBudget is how long a graceful stop may take to write what was accepted;
 	// the manager's own grace period and the pod's must be longer.
 	ShutdownBudget time.Duration
+	// ObjectBudget bounds one stored DiscoveredIntents, in bytes.
+	ObjectBudget int
 }
 
 // agentServiceAccount is the agents' identity, namespace/name.
@@ -74,6 +77,7 @@ func DefaultDataPathOptions() DataPathOptions {
 		Resolve:        resolve.DefaultOptions(),
 		DeclaredPoll:   30 * time.Second,
 		ShutdownBudget: 20 * time.Second,
+		ObjectBudget:   budget.Default,
 	}
 }
 
@@ -137,6 +141,7 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 	}
 	reconciler := &DiscoveredIntentsReconciler{
 		Client: mgr.GetClient(), Pending: store, Queue: queue, Settings: settings, Declared: watch, Now: time.Now,
+		SizeBudget: o.ObjectBudget,
 	}
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the DiscoveredIntents controller: %w", err)

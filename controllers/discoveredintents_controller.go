@@ -17,9 +17,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
+	"github.com/intent-mapper/intent-mapper/controllers/budget"
 	"github.com/intent-mapper/intent-mapper/controllers/enqueue"
 	"github.com/intent-mapper/intent-mapper/controllers/pending"
 	"github.com/intent-mapper/intent-mapper/declared"
@@ -38,6 +40,18 @@ var (
 		Name: "intentmapper_status_write_conflicts_total",
 		Help: "DiscoveredIntents status writes refused for a conflict; their calls are kept and retried.",
 	})
+	refusedTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "intentmapper_status_writes_refused_total",
+		Help: "DiscoveredIntents status writes the API server refused as invalid or too large; their observations are dropped, not retried.",
+	})
+	trimmedPaths = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "intentmapper_paths_trimmed_total",
+		Help: "HTTP paths dropped, least recently seen first, to keep objects under the size budget.",
+	})
+	trimmedCalls = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "intentmapper_calls_trimmed_total",
+		Help: "Calls dropped, least recently seen first, to keep objects under the size budget.",
+	})
 	writeDelay = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "intentmapper_observation_write_delay_seconds",
 		Help:    "Time from the oldest observation in a write to the write.",
@@ -45,7 +59,9 @@ var (
 	})
 )
 
-func init() { metrics.Registry.MustRegister(writesTotal, createsTotal, conflictsTotal, writeDelay) }
+func init() {
+	metrics.Registry.MustRegister(writesTotal, createsTotal, conflictsTotal, refusedTotal, trimmedPaths, trimmedCalls, writeDelay)
+}
 
 // DiscoveredIntentsReconciler materialises each client's DiscoveredIntents: it creates
 // the object when a client is first seen, merges pending calls into status at most
@@ -58,6 +74,8 @@ type DiscoveredIntentsReconciler struct {
 	Settings *Settings
 	Declared *DeclaredWatch
 	Now      func() time.Time
+	// SizeBudget bounds one stored object, in bytes (budget.Default when zero).
+	SizeBudget int
 }
 
 // +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=discoveredintents,verbs=get;list;watch;create
@@ -95,13 +113,18 @@ func (r *DiscoveredIntentsReconciler) reconcile(ctx context.Context, req ctrl.Re
 	result, batch := r.takePending(key, now, merge.Retention, flush)
 	before := di.DeepCopy()
 	defer func() {
-		if err := r.patchStatus(ctx, before, di, batch, now); err != nil {
+		err := r.patchStatus(ctx, before, di, batch, now)
+		switch {
+		case refused(err):
+			r.refusedWrite(ctx, before, err) // dropped, not retried: it would be refused again
+		case err != nil:
 			r.Pending.Restore(key, batch)
 			reterr = kerrors.NewAggregate([]error{reterr, err})
 		}
 	}()
 
 	reconcileCalls(di, batch, merge, now)
+	reconcileSize(di, r.sizeBudget())
 	reconcileDeclared(di, r.Declared)
 	reconcileSummary(di)
 	reconcileHTTPPaths(di)
@@ -145,6 +168,57 @@ func (r *DiscoveredIntentsReconciler) create(ctx context.Context, key pending.Ke
 func reconcileCalls(di *discoveryv1alpha1.DiscoveredIntents, batch *pending.Batch, opts pending.MergeOptions, now time.Time) {
 	batch.MergeInto(&di.Status, opts, now)
 	di.Status.Sort()
+}
+
+func (r *DiscoveredIntentsReconciler) sizeBudget() int {
+	if r.SizeBudget > 0 {
+		return r.SizeBudget
+	}
+	return budget.Default
+}
+
+// reconcileSize keeps the object under its size budget, dropping the least recently
+// seen paths, then calls, and says so in the Truncated condition.
+func reconcileSize(di *discoveryv1alpha1.DiscoveredIntents, limit int) {
+	d := budget.Trim(&di.Status, limit)
+	if d.Paths == 0 && d.Calls == 0 {
+		return
+	}
+	trimmedPaths.Add(float64(d.Paths))
+	trimmedCalls.Add(float64(d.Calls))
+	meta.SetStatusCondition(&di.Status.Conditions, metav1.Condition{
+		Type: discoveryv1alpha1.ConditionTruncated, Status: metav1.ConditionTrue, Reason: discoveryv1alpha1.ReasonSizeBudget,
+		ObservedGeneration: di.Generation,
+		Message: fmt.Sprintf("%d paths and %d calls, the least recently seen, dropped to stay under %d bytes",
+			d.Paths, d.Calls, limit),
+	})
+}
+
+// refused tells a write the API server will refuse whatever the retries: invalid, or
+// too large for it or for etcd.
+func refused(err error) bool {
+	return err != nil && (apierrors.IsInvalid(err) || apierrors.IsRequestEntityTooLargeError(err) ||
+		strings.Contains(err.Error(), "request is too large"))
+}
+
+// refusedWrite counts a refused write and, if the API server takes that, says so on
+// the object as it was.
+func (r *DiscoveredIntentsReconciler) refusedWrite(ctx context.Context, before *discoveryv1alpha1.DiscoveredIntents, err error) {
+	refusedTotal.Inc()
+	logf.FromContext(ctx).Error(err, "status write refused: its observations are dropped")
+	after := before.DeepCopy()
+	meta.SetStatusCondition(&after.Status.Conditions, metav1.Condition{
+		Type: discoveryv1alpha1.ConditionWritten, Status: metav1.ConditionFalse, Reason: discoveryv1alpha1.ReasonRefused,
+		ObservedGeneration: before.Generation, Message: truncate(err.Error(), 1024),
+	})
+	_ = r.Status().Patch(ctx, after, client.MergeFrom(before))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
 }
 
 // reconcileDeclared marks each call declared or not, and sets the Declared condition,
