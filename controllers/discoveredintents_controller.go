@@ -105,6 +105,9 @@ func (r *DiscoveredIntentsReconciler) reconcile(ctx context.Context, req ctrl.Re
 		return ctrl.Result{}, nil
 	}
 	r.Pending.Seen(key)
+	if di.Spec.Workload.Name == di.Name {
+		r.Pending.Claim(key, di.Spec.Workload.Kind)
+	}
 
 	merge, flush := r.Settings.Get()
 	if draining {
@@ -148,13 +151,13 @@ func (r *DiscoveredIntentsReconciler) takePending(key pending.Key, now time.Time
 
 // create makes the object of a client seen for the first time (or again after a reset).
 func (r *DiscoveredIntentsReconciler) create(ctx context.Context, key pending.Key) error {
-	kind, ok := r.Pending.Kind(key)
+	name, kind, ok := r.Pending.Workload(key)
 	if !ok {
 		return nil
 	}
 	di := &discoveryv1alpha1.DiscoveredIntents{
 		ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace},
-		Spec:       discoveryv1alpha1.DiscoveredIntentsSpec{Workload: discoveryv1alpha1.WorkloadRef{Name: key.Name, Kind: kind}},
+		Spec:       discoveryv1alpha1.DiscoveredIntentsSpec{Workload: discoveryv1alpha1.WorkloadRef{Name: name, Kind: kind}},
 	}
 	if err := r.Create(ctx, di); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating DiscoveredIntents %s/%s: %w", key.Namespace, key.Name, err)
