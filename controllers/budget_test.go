@@ -22,11 +22,11 @@ import (
 // busyCalls records calls × paths HTTP observations of one client into store, call i
 // last seen i minutes after start, so that the higher calls are the more recent.
 func busyCalls(store *pending.Store, namespace string, calls, paths int, start time.Time) {
-	client := resolve.Workload{Namespace: namespace, Name: "busy", Kind: discoveryv1alpha1.KindDeployment}
+	busy := resolve.Workload{Namespace: namespace, Name: "busy", Kind: discoveryv1alpha1.KindDeployment}
 	for i := range calls {
 		server := resolve.Workload{Namespace: namespace, Name: fmt.Sprintf("server-%04d", i), Kind: discoveryv1alpha1.KindDeployment}
 		for j := range paths {
-			store.Add(resolve.Call{Client: client, Server: server, Type: discoveryv1alpha1.CallHTTP, Port: 8080, Method: "GET",
+			store.Add(resolve.Call{Client: busy, Server: server, Type: discoveryv1alpha1.CallHTTP, Port: 8080, Method: "GET",
 				Path: fmt.Sprintf("/api/v1/catalogue/section-%03d/items", j), Time: start.Add(time.Duration(i) * time.Minute)})
 		}
 	}

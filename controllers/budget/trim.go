@@ -129,7 +129,7 @@ func seen(last, before *metav1.Time) time.Time {
 		return last.Time
 	}
 	if before != nil {
-		return before.Time.Add(-time.Nanosecond)
+		return before.Add(-time.Nanosecond)
 	}
 	return time.Time{}
 }

@@ -187,8 +187,7 @@ func (s *System) TerminateManager(grace time.Duration) error {
 		return err
 	case <-time.After(grace):
 		_ = s.manager.Process.Kill()
-		<-done
-		return fmt.Errorf("still running %v after SIGTERM: killed", grace)
+		return fmt.Errorf("still running %v after SIGTERM: killed (%v)", grace, <-done)
 	}
 }
 
