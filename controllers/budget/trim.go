@@ -16,9 +16,10 @@ import (
 // Default is the budget of one stored object, well under etcd's 1.5 MiB request limit.
 const Default = 1 << 20
 
-// storedFactor: the API server stores every list key of status a second time in
-// metadata.managedFields, so the stored object is about twice the status.
-const storedFactor = 2
+// The API server stores every list key of status a second time in
+// metadata.managedFields, with its field names and escaped quotes: the stored object
+// is a little more than twice the status, counted here as 9/4.
+const storedNum, storedDen = 9, 4
 
 // maxRounds bounds the trimming: each round measures the status once.
 const maxRounds = 4
@@ -26,10 +27,10 @@ const maxRounds = 4
 // Dropped counts what Trim removed.
 type Dropped struct{ Paths, Calls int }
 
-// Size estimates the stored size of an object with this status: the status twice
-// (itself and its managed fields) plus room for metadata and spec.
+// Size estimates the stored size of an object with this status: the status, its
+// managed fields, and room for metadata and spec.
 func Size(status *discoveryv1alpha1.DiscoveredIntentsStatus) int {
-	return storedFactor*jsonSize(status) + 4096
+	return jsonSize(status)*storedNum/storedDen + 4096
 }
 
 // Trim drops the least recently seen paths, then calls, until Size(status) fits the
@@ -42,7 +43,7 @@ func Trim(status *discoveryv1alpha1.DiscoveredIntentsStatus, budget int) Dropped
 			break
 		}
 		// Bytes to remove from the status itself.
-		excess := over/storedFactor + 1
+		excess := over*storedDen/storedNum + 1
 		if n := dropPaths(status, excess); n > 0 {
 			d.Paths += n
 			continue

@@ -98,6 +98,8 @@ func (s *Server) Ready(*http.Request) error {
 
 // Start serves until ctx ends.
 func (s *Server) Start(ctx context.Context) error {
+	s.Stopped()
+	defer close(s.stopped)
 	ln := s.Listener
 	if ln == nil {
 		var err error
@@ -124,8 +126,6 @@ func (s *Server) Start(ctx context.Context) error {
 		defer cancel()
 		_ = srv.Shutdown(wait)
 	}()
-	s.Stopped()
-	defer close(s.stopped)
 	s.serving.Store(true)
 	if err := srv.ServeTLS(ln, "", ""); !errors.Is(err, http.ErrServerClosed) {
 		return err
