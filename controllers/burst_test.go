@@ -23,20 +23,21 @@ import (
 func queueDepth() float64 {
 	families, err := metrics.Registry.Gather()
 	Expect(err).NotTo(HaveOccurred())
+	depth, found := 0.0, false
 	for _, f := range families {
 		if f.GetName() != "workqueue_depth" {
 			continue
 		}
-		for _, m := range f.GetMetric() {
+		for _, m := range f.GetMetric() { // one series per priority, when the queue has them
 			for _, l := range m.GetLabel() {
 				if l.GetName() == "name" && l.GetValue() == "discoveredintents" {
-					return m.GetGauge().GetValue()
+					depth, found = depth+m.GetGauge().GetValue(), true
 				}
 			}
 		}
 	}
-	Fail("no workqueue_depth for the discoveredintents controller")
-	return 0
+	Expect(found).To(BeTrue(), "no workqueue_depth for the discoveredintents controller")
+	return depth
 }
 
 var _ = Describe("a burst of ClientIntents", func() {
