@@ -271,7 +271,7 @@ func reconcileHTTPPaths(di *discoveryv1alpha1.DiscoveredIntents) {
 			continue
 		}
 		httpCalls = append(httpCalls, c.Name)
-		if len(c.HTTP) == 0 {
+		if len(c.HTTP) == 0 && !c.Truncated { // a truncated call had paths, dropped for size
 			pathless = append(pathless, c.Namespace+"/"+c.Name)
 		}
 	}
@@ -282,12 +282,22 @@ func reconcileHTTPPaths(di *discoveryv1alpha1.DiscoveredIntents) {
 		return
 	case len(pathless) > 0:
 		cond.Status, cond.Reason = metav1.ConditionFalse, discoveryv1alpha1.ReasonNoPathLabels
-		cond.Message = fmt.Sprintf("mesh proxies report HTTP calls to %s without request_path: apply config/samples/istio/telemetry.yaml", strings.Join(pathless, ", "))
+		cond.Message = fmt.Sprintf("mesh proxies report HTTP calls to %s without request_path: apply config/samples/istio/telemetry.yaml", firstFew(pathless))
 	default:
 		cond.Status, cond.Reason = metav1.ConditionTrue, discoveryv1alpha1.ReasonPathsSeen
 		cond.Message = "HTTP calls carry their paths"
 	}
 	meta.SetStatusCondition(&di.Status.Conditions, cond)
+}
+
+// firstFew lists a few names and counts the rest, so that a condition's message stays
+// far under the API server's 32 KiB limit.
+func firstFew(names []string) string {
+	const few = 5
+	if len(names) <= few {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:few], ", "), len(names)-few)
 }
 
 // reconcileReady records that status now reflects this generation.
