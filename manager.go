@@ -5,10 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -18,6 +20,9 @@ import (
 )
 
 var scheme = runtime.NewScheme()
+
+// shutdownMargin is what the manager's stop takes beyond writing pending calls.
+const shutdownMargin = 5 * time.Second
 
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
@@ -65,8 +70,10 @@ func parseManagerFlags(args []string) (managerOptions, error) {
 	fs.DurationVar(&d.Flush, "flush-interval", d.Flush, "shortest time between two writes of one DiscoveredIntents")
 	fs.DurationVar(&d.Merge.Step, "last-seen-step", d.Merge.Step, "step in which lastSeen moves")
 	fs.IntVar(&d.Merge.MaxPaths, "max-paths-per-call", d.Merge.MaxPaths, "HTTP paths listed per call before it is marked truncated")
+	fs.IntVar(&d.ObjectBudget, "max-object-bytes", d.ObjectBudget, "size budget of one stored DiscoveredIntents (status and its managed fields): least recently seen paths, then calls, are dropped beyond it")
 	fs.DurationVar(&d.Merge.Retention, "retention", 0, "drop calls not seen for this long; 0 keeps them")
 	fs.StringVar(&d.Resolve.ClusterDomain, "cluster-domain", d.Resolve.ClusterDomain, "the cluster's DNS domain")
+	fs.DurationVar(&d.ShutdownBudget, "shutdown-budget", d.ShutdownBudget, "time a graceful stop may take to write every accepted report before the leader lease is released; keep it under the pod's terminationGracePeriodSeconds")
 	fs.DurationVar(&d.Resolve.TombstoneTTL, "tombstone-ttl", d.Resolve.TombstoneTTL, "how long a deleted pod's IP is still attributed to it, for late reports")
 	o.zap.BindFlags(fs)
 	return o, fs.Parse(args)
@@ -95,7 +102,11 @@ func startManager(o managerOptions) error {
 		HealthProbeBindAddress: o.probeAddr,
 		LeaderElection:         o.leaderElect,
 		LeaderElectionID:       "intent-mapper.intentmapper.io",
-		Cache:                  controllers.CacheOptions(o.dataPath.Namespace),
+		// Stopping, the manager writes what it accepted, then hands the lease over at
+		// once instead of leaving the next leader to wait for it to expire.
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       ptr.To(o.dataPath.ShutdownBudget + shutdownMargin),
+		Cache:                         controllers.CacheOptions(o.dataPath.Namespace),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)

@@ -17,11 +17,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	reportv1 "github.com/intent-mapper/intent-mapper/api/report/v1"
-	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
+	"github.com/intent-mapper/intent-mapper/controllers/budget"
 	"github.com/intent-mapper/intent-mapper/controllers/certs"
+	"github.com/intent-mapper/intent-mapper/controllers/enqueue"
 	"github.com/intent-mapper/intent-mapper/controllers/ingest"
 	"github.com/intent-mapper/intent-mapper/controllers/pending"
 	"github.com/intent-mapper/intent-mapper/controllers/resolve"
@@ -62,6 +62,11 @@ type DataPathOptions struct {
 	Resolve               resolve.Options
 	// DeclaredPoll is how often to look for the ClientIntents API.
 	DeclaredPoll time.Duration
+	// ShutdownBudget is how long a graceful stop may take to write what was accepted;
+	// the manager's own grace period and the pod's must be longer.
+	ShutdownBudget time.Duration
+	// ObjectBudget bounds one stored DiscoveredIntents, in bytes.
+	ObjectBudget int
 }
 
 // agentServiceAccount is the agents' identity, namespace/name.
@@ -88,6 +93,8 @@ func DefaultDataPathOptions() DataPathOptions {
 		Merge:                 pending.MergeOptions{Step: time.Minute, MaxPaths: 100},
 		Resolve:               resolve.DefaultOptions(),
 		DeclaredPoll:          30 * time.Second,
+		ShutdownBudget:        20 * time.Second,
+		ObjectBudget:          budget.Default,
 	}
 }
 
@@ -104,12 +111,10 @@ type DataPath struct {
 // reconciler to the manager.
 func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*DataPath, error) {
 	o.AgentServiceAccount = o.agentServiceAccount()
-	events := make(chan event.GenericEvent, 1024)
-	store := pending.NewStore(func(k pending.Key) {
-		di := &discoveryv1alpha1.DiscoveredIntents{}
-		di.Name, di.Namespace = k.Name, k.Namespace
-		events <- event.GenericEvent{Object: di}
-	})
+	// Ingest and the declarations watch ask for reconciles through a queue that never
+	// makes them wait: a burst of events is coalesced, one request per object.
+	queue := &enqueue.Queue{}
+	store := pending.NewStore(func(k pending.Key) { queue.Add(k.Namespace, k.Name) })
 	resolver, err := resolve.NewForManager(ctx, mgr, o.Resolve)
 	if err != nil {
 		return nil, fmt.Errorf("setting up the resolver: %w", err)
@@ -145,7 +150,7 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 		return nil, err
 	}
 	settings := NewSettings(o.Merge, o.Flush)
-	watch, err := NewDeclaredWatch(mgr, events, o.DeclaredPoll)
+	watch, err := NewDeclaredWatch(mgr, queue, o.DeclaredPoll)
 	if err != nil {
 		return nil, err
 	}
@@ -169,10 +174,14 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 		return nil, err
 	}
 	reconciler := &DiscoveredIntentsReconciler{
-		Client: mgr.GetClient(), Pending: store, Events: events, Settings: settings, Declared: watch, Now: time.Now,
+		Client: mgr.GetClient(), Pending: store, Queue: queue, Settings: settings, Declared: watch, Now: time.Now,
+		SizeBudget: o.ObjectBudget,
 	}
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the DiscoveredIntents controller: %w", err)
+	}
+	if err := mgr.Add(&drainer{ingest: server, reconciler: reconciler, reader: mgr.GetAPIReader(), budget: o.ShutdownBudget}); err != nil {
+		return nil, err
 	}
 	return &DataPath{Pending: store, Resolver: resolver, Ingest: server, Settings: settings}, nil
 }

@@ -9,10 +9,10 @@ import (
 	"k8s.io/client-go/discovery"
 	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
+	"github.com/intent-mapper/intent-mapper/controllers/enqueue"
 	"github.com/intent-mapper/intent-mapper/declared"
 )
 
@@ -23,8 +23,11 @@ import (
 type DeclaredWatch struct {
 	mgr       ctrl.Manager
 	discovery discovery.DiscoveryInterface
-	events    chan<- event.GenericEvent
+	queue     *enqueue.Queue
 	poll      time.Duration
+	// changed is signalled, without waiting, by ClientIntents events: a burst of
+	// them makes one refresh, not one each.
+	changed chan struct{}
 
 	mu       sync.RWMutex
 	watching bool
@@ -33,12 +36,12 @@ type DeclaredWatch struct {
 
 // NewDeclaredWatch looks for the ClientIntents API every poll and enqueues every
 // DiscoveredIntents when declarations change.
-func NewDeclaredWatch(mgr ctrl.Manager, events chan<- event.GenericEvent, poll time.Duration) (*DeclaredWatch, error) {
+func NewDeclaredWatch(mgr ctrl.Manager, queue *enqueue.Queue, poll time.Duration) (*DeclaredWatch, error) {
 	dc, err := discovery.NewDiscoveryClientForConfig(mgr.GetConfig())
 	if err != nil {
 		return nil, err
 	}
-	return &DeclaredWatch{mgr: mgr, discovery: dc, events: events, poll: poll}, nil
+	return &DeclaredWatch{mgr: mgr, discovery: dc, queue: queue, poll: poll, changed: make(chan struct{}, 1)}, nil
 }
 
 // NeedLeaderElection: only the leader reconciles, so only it needs declarations.
@@ -77,11 +80,32 @@ func (w *DeclaredWatch) Start(ctx context.Context) error {
 			_ = w.mgr.GetCache().RemoveInformer(ctx, clientIntentsObject())
 			w.set(nil, false)
 		}
+		if !w.wait(ctx, tick.C) {
+			return nil
+		}
+	}
+}
+
+// wait returns at the next poll, after refreshing for every burst of ClientIntents
+// events in between, or false when ctx ends.
+func (w *DeclaredWatch) wait(ctx context.Context, tick <-chan time.Time) bool {
+	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-tick.C:
+			return false
+		case <-tick:
+			return true
+		case <-w.changed:
+			w.refresh(ctx)
 		}
+	}
+}
+
+// signal asks for a refresh; signals that arrive while one is pending are merged.
+func (w *DeclaredWatch) signal() {
+	select {
+	case w.changed <- struct{}{}:
+	default:
 	}
 }
 
@@ -105,9 +129,9 @@ func (w *DeclaredWatch) startWatching(ctx context.Context) {
 		log.Error(err, "watching ClientIntents")
 		return
 	}
-	refresh := func(any) { w.refresh(ctx) }
+	changed := func(any) { w.signal() }
 	if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc: refresh, UpdateFunc: func(_, o any) { refresh(o) }, DeleteFunc: refresh,
+		AddFunc: changed, UpdateFunc: func(_, o any) { changed(o) }, DeleteFunc: changed,
 	}); err != nil {
 		log.Error(err, "watching ClientIntents")
 		return
@@ -145,8 +169,6 @@ func (w *DeclaredWatch) set(decl declared.Set, watching bool) {
 		return
 	}
 	for i := range list.Items {
-		di := &discoveryv1alpha1.DiscoveredIntents{}
-		di.Name, di.Namespace = list.Items[i].Name, list.Items[i].Namespace
-		w.events <- event.GenericEvent{Object: di}
+		w.queue.Add(list.Items[i].Namespace, list.Items[i].Name)
 	}
 }

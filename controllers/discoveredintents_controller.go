@@ -17,12 +17,12 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
+	"github.com/intent-mapper/intent-mapper/controllers/budget"
+	"github.com/intent-mapper/intent-mapper/controllers/enqueue"
 	"github.com/intent-mapper/intent-mapper/controllers/pending"
 	"github.com/intent-mapper/intent-mapper/declared"
 )
@@ -40,6 +40,18 @@ var (
 		Name: "intentmapper_status_write_conflicts_total",
 		Help: "DiscoveredIntents status writes refused for a conflict; their calls are kept and retried.",
 	})
+	refusedTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "intentmapper_status_writes_refused_total",
+		Help: "DiscoveredIntents status writes the API server refused as invalid or too large; their observations are dropped, not retried.",
+	})
+	trimmedPaths = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "intentmapper_paths_trimmed_total",
+		Help: "HTTP paths dropped, least recently seen first, to keep objects under the size budget.",
+	})
+	trimmedCalls = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "intentmapper_calls_trimmed_total",
+		Help: "Calls dropped, least recently seen first, to keep objects under the size budget.",
+	})
 	writeDelay = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "intentmapper_observation_write_delay_seconds",
 		Help:    "Time from the oldest observation in a write to the write.",
@@ -47,7 +59,9 @@ var (
 	})
 )
 
-func init() { metrics.Registry.MustRegister(writesTotal, createsTotal, conflictsTotal, writeDelay) }
+func init() {
+	metrics.Registry.MustRegister(writesTotal, createsTotal, conflictsTotal, refusedTotal, trimmedPaths, trimmedCalls, writeDelay)
+}
 
 // DiscoveredIntentsReconciler materialises each client's DiscoveredIntents: it creates
 // the object when a client is first seen, merges pending calls into status at most
@@ -55,22 +69,30 @@ func init() { metrics.Registry.MustRegister(writesTotal, createsTotal, conflicts
 type DiscoveredIntentsReconciler struct {
 	client.Client
 	Pending *pending.Store
-	// Events carries the clients that have new pending calls.
-	Events   <-chan event.GenericEvent
+	// Queue carries the clients that have new pending calls, or new declarations.
+	Queue    *enqueue.Queue
 	Settings *Settings
 	Declared *DeclaredWatch
 	Now      func() time.Time
+	// SizeBudget bounds one stored object, in bytes (budget.Default when zero).
+	SizeBudget int
 }
 
 // +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=discoveredintents,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=discoveredintents/status,verbs=get;update;patch
 
 // Reconcile brings one DiscoveredIntents up to date and writes its status at most once.
-func (r *DiscoveredIntentsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
+func (r *DiscoveredIntentsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return r.reconcile(ctx, req, r.Client, false)
+}
+
+// reconcile reads the object through reader; draining, it writes at once, whatever
+// the flush interval says.
+func (r *DiscoveredIntentsReconciler) reconcile(ctx context.Context, req ctrl.Request, reader client.Reader, draining bool) (_ ctrl.Result, reterr error) {
 	key := pending.Key{Namespace: req.Namespace, Name: req.Name}
 	now := r.Now()
 	di := &discoveryv1alpha1.DiscoveredIntents{}
-	if err := r.Get(ctx, req.NamespacedName, di); err != nil {
+	if err := reader.Get(ctx, req.NamespacedName, di); err != nil {
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, err
 		}
@@ -83,18 +105,29 @@ func (r *DiscoveredIntentsReconciler) Reconcile(ctx context.Context, req ctrl.Re
 		return ctrl.Result{}, nil
 	}
 	r.Pending.Seen(key)
+	if di.Spec.Workload.Name == di.Name {
+		r.Pending.Claim(key, di.Spec.Workload.Kind)
+	}
 
 	merge, flush := r.Settings.Get()
+	if draining {
+		flush = 0
+	}
 	result, batch := r.takePending(key, now, merge.Retention, flush)
 	before := di.DeepCopy()
 	defer func() {
-		if err := r.patchStatus(ctx, before, di, batch, now); err != nil {
+		err := r.patchStatus(ctx, before, di, batch, now)
+		switch {
+		case refused(err):
+			r.refusedWrite(ctx, before, err) // dropped, not retried: it would be refused again
+		case err != nil:
 			r.Pending.Restore(key, batch)
 			reterr = kerrors.NewAggregate([]error{reterr, err})
 		}
 	}()
 
 	reconcileCalls(di, batch, merge, now)
+	reconcileSize(di, r.sizeBudget())
 	reconcileDeclared(di, r.Declared)
 	reconcileSummary(di)
 	reconcileHTTPPaths(di)
@@ -118,13 +151,13 @@ func (r *DiscoveredIntentsReconciler) takePending(key pending.Key, now time.Time
 
 // create makes the object of a client seen for the first time (or again after a reset).
 func (r *DiscoveredIntentsReconciler) create(ctx context.Context, key pending.Key) error {
-	kind, ok := r.Pending.Kind(key)
+	name, kind, ok := r.Pending.Workload(key)
 	if !ok {
 		return nil
 	}
 	di := &discoveryv1alpha1.DiscoveredIntents{
 		ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace},
-		Spec:       discoveryv1alpha1.DiscoveredIntentsSpec{Workload: discoveryv1alpha1.WorkloadRef{Name: key.Name, Kind: kind}},
+		Spec:       discoveryv1alpha1.DiscoveredIntentsSpec{Workload: discoveryv1alpha1.WorkloadRef{Name: name, Kind: kind}},
 	}
 	if err := r.Create(ctx, di); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating DiscoveredIntents %s/%s: %w", key.Namespace, key.Name, err)
@@ -138,6 +171,57 @@ func (r *DiscoveredIntentsReconciler) create(ctx context.Context, key pending.Ke
 func reconcileCalls(di *discoveryv1alpha1.DiscoveredIntents, batch *pending.Batch, opts pending.MergeOptions, now time.Time) {
 	batch.MergeInto(&di.Status, opts, now)
 	di.Status.Sort()
+}
+
+func (r *DiscoveredIntentsReconciler) sizeBudget() int {
+	if r.SizeBudget > 0 {
+		return r.SizeBudget
+	}
+	return budget.Default
+}
+
+// reconcileSize keeps the object under its size budget, dropping the least recently
+// seen paths, then calls, and says so in the Truncated condition.
+func reconcileSize(di *discoveryv1alpha1.DiscoveredIntents, limit int) {
+	d := budget.Trim(&di.Status, limit)
+	if d.Paths == 0 && d.Calls == 0 {
+		return
+	}
+	trimmedPaths.Add(float64(d.Paths))
+	trimmedCalls.Add(float64(d.Calls))
+	meta.SetStatusCondition(&di.Status.Conditions, metav1.Condition{
+		Type: discoveryv1alpha1.ConditionTruncated, Status: metav1.ConditionTrue, Reason: discoveryv1alpha1.ReasonSizeBudget,
+		ObservedGeneration: di.Generation,
+		Message: fmt.Sprintf("%d paths and %d calls, the least recently seen, dropped to stay under %d bytes",
+			d.Paths, d.Calls, limit),
+	})
+}
+
+// refused tells a write the API server will refuse whatever the retries: invalid, or
+// too large for it or for etcd.
+func refused(err error) bool {
+	return err != nil && (apierrors.IsInvalid(err) || apierrors.IsRequestEntityTooLargeError(err) ||
+		strings.Contains(err.Error(), "request is too large"))
+}
+
+// refusedWrite counts a refused write and, if the API server takes that, says so on
+// the object as it was.
+func (r *DiscoveredIntentsReconciler) refusedWrite(ctx context.Context, before *discoveryv1alpha1.DiscoveredIntents, err error) {
+	refusedTotal.Inc()
+	logf.FromContext(ctx).Error(err, "status write refused: its observations are dropped")
+	after := before.DeepCopy()
+	meta.SetStatusCondition(&after.Status.Conditions, metav1.Condition{
+		Type: discoveryv1alpha1.ConditionWritten, Status: metav1.ConditionFalse, Reason: discoveryv1alpha1.ReasonRefused,
+		ObservedGeneration: before.Generation, Message: truncate(err.Error(), 1024),
+	})
+	_ = r.Status().Patch(ctx, after, client.MergeFrom(before))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
 }
 
 // reconcileDeclared marks each call declared or not, and sets the Declared condition,
@@ -187,7 +271,7 @@ func reconcileHTTPPaths(di *discoveryv1alpha1.DiscoveredIntents) {
 			continue
 		}
 		httpCalls = append(httpCalls, c.Name)
-		if len(c.HTTP) == 0 {
+		if len(c.HTTP) == 0 && !c.Truncated { // a truncated call had paths, dropped for size
 			pathless = append(pathless, c.Namespace+"/"+c.Name)
 		}
 	}
@@ -198,12 +282,22 @@ func reconcileHTTPPaths(di *discoveryv1alpha1.DiscoveredIntents) {
 		return
 	case len(pathless) > 0:
 		cond.Status, cond.Reason = metav1.ConditionFalse, discoveryv1alpha1.ReasonNoPathLabels
-		cond.Message = fmt.Sprintf("mesh proxies report HTTP calls to %s without request_path: apply config/samples/istio/telemetry.yaml", strings.Join(pathless, ", "))
+		cond.Message = fmt.Sprintf("mesh proxies report HTTP calls to %s without request_path: apply config/samples/istio/telemetry.yaml", firstFew(pathless))
 	default:
 		cond.Status, cond.Reason = metav1.ConditionTrue, discoveryv1alpha1.ReasonPathsSeen
 		cond.Message = "HTTP calls carry their paths"
 	}
 	meta.SetStatusCondition(&di.Status.Conditions, cond)
+}
+
+// firstFew lists a few names and counts the rest, so that a condition's message stays
+// far under the API server's 32 KiB limit.
+func firstFew(names []string) string {
+	const few = 5
+	if len(names) <= few {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:few], ", "), len(names)-few)
 }
 
 // reconcileReady records that status now reflects this generation.
@@ -243,7 +337,7 @@ func (r *DiscoveredIntentsReconciler) patchStatus(ctx context.Context, before, a
 func (r *DiscoveredIntentsReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&discoveryv1alpha1.DiscoveredIntents{}).
-		WatchesRawSource(source.Channel(r.Events, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(r.Queue.Source()).
 		Named("discoveredintents").
 		// Objects are independent; one worker writing thousands in turn is the delay.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).

@@ -22,6 +22,19 @@ const (
 	ReasonNoPathLabels = "NoPathLabels"
 )
 
+// Conditions of the object's size and writes.
+const (
+	// ConditionTruncated is True once least-recently-seen paths or calls were dropped
+	// to keep the object under its size budget; the message counts them.
+	ConditionTruncated = "Truncated"
+	// ConditionWritten is False when the API server refused the last status write
+	// (invalid or too large): its observations were dropped, not retried.
+	ConditionWritten = "Written"
+
+	ReasonSizeBudget = "SizeBudget"
+	ReasonRefused    = "Refused"
+)
+
 // Sort puts calls and everything inside them in their canonical order, so that the
 // same observations always serialise to the same bytes.
 func (s *DiscoveredIntentsStatus) Sort() {

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -91,6 +92,15 @@ type Server struct {
 	serving      atomic.Bool
 	leading      atomic.Bool
 	leadingSince atomic.Pointer[time.Time]
+	stopped      chan struct{}
+	once         sync.Once
+}
+
+// Stopped is closed once the server has stopped and answered its last report: from
+// then on nothing is added to what it accepted.
+func (s *Server) Stopped() <-chan struct{} {
+	s.once.Do(func() { s.stopped = make(chan struct{}) })
+	return s.stopped
 }
 
 // NeedLeaderElection: every replica serves, so that readiness never waits for the
@@ -130,6 +140,8 @@ func (s *Server) Ready(*http.Request) error {
 
 // Start serves until ctx ends.
 func (s *Server) Start(ctx context.Context) error {
+	s.Stopped()
+	defer close(s.stopped)
 	ln := s.Listener
 	if ln == nil {
 		var err error
@@ -145,17 +157,22 @@ func (s *Server) Start(ctx context.Context) error {
 		WriteTimeout:      time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
+	// Shutdown returns once the handlers in flight have answered: only then is
+	// everything accepted in the sink, and the server stopped.
+	shutdown := make(chan struct{})
 	go func() {
+		defer close(shutdown)
 		<-ctx.Done()
 		s.serving.Store(false)
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		wait, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(shutdown)
+		_ = srv.Shutdown(wait)
 	}()
 	s.serving.Store(true)
 	if err := srv.ServeTLS(ln, "", ""); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	<-shutdown
 	return nil
 }
 

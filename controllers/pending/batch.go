@@ -15,6 +15,7 @@ const maxPendingPaths = 1000
 
 // Batch is one client's pending calls, keyed by server.
 type Batch struct {
+	name   string // the client workload's name, which the object's name may extend
 	kind   discoveryv1alpha1.WorkloadKind
 	calls  map[serverKey]*pendingCall
 	oldest time.Time // oldest observation, for the observation-to-write delay
@@ -54,8 +55,8 @@ func (s *set[T]) add(v T) {
 	(*s)[v] = struct{}{}
 }
 
-func newBatch(kind discoveryv1alpha1.WorkloadKind) *Batch {
-	return &Batch{kind: kind, calls: map[serverKey]*pendingCall{}}
+func newBatch(name string, kind discoveryv1alpha1.WorkloadKind) *Batch {
+	return &Batch{name: name, kind: kind, calls: map[serverKey]*pendingCall{}}
 }
 
 // Len is the number of servers in the batch.

@@ -24,7 +24,7 @@ func httpCall(path, method string, at time.Time) resolve.Call {
 
 func merged(t *testing.T, calls ...resolve.Call) *discoveryv1alpha1.DiscoveredIntentsStatus {
 	t.Helper()
-	b := newBatch(client.Kind)
+	b := newBatch(client.Name, client.Kind)
 	for _, c := range calls {
 		b.add(c)
 	}
@@ -47,7 +47,7 @@ func TestMergeStepsLastSeenAndKeepsFirstSeen(t *testing.T) {
 		t.Errorf("methods = %v", got)
 	}
 
-	b := newBatch(client.Kind)
+	b := newBatch(client.Name, client.Kind)
 	b.add(httpCall("/a", "GET", t0.Add(90*time.Second)))
 	b.add(httpCall("/a", "GET", t0.Add(-time.Hour)))
 	b.MergeInto(status, opts, t0)
@@ -72,7 +72,7 @@ func TestMergeOfHistoryLeavesTimesUnset(t *testing.T) {
 		t.Errorf("history must say it happened before %v: %+v", t0, c)
 	}
 
-	b := newBatch(client.Kind)
+	b := newBatch(client.Name, client.Kind)
 	b.add(httpCall("/old", "GET", t0.Add(time.Minute)))
 	b.MergeInto(status, opts, t0)
 	if c := status.Calls[0]; c.SeenBefore != nil || c.HTTP[0].SeenBefore != nil || c.LastSeen == nil {
@@ -92,7 +92,7 @@ func TestMergeCapsPathsAndMarksTruncated(t *testing.T) {
 }
 
 func TestDistinctIDsCollapseAndKeepObjectsSmall(t *testing.T) {
-	b := newBatch(client.Kind)
+	b := newBatch(client.Name, client.Kind)
 	for i := range 100_000 {
 		b.add(httpCall(fmt.Sprintf("/users/%d/orders?page=%d", i, i), "GET", t0))
 		b.add(httpCall(fmt.Sprintf("/route%d/x", i), "GET", t0))

@@ -3,6 +3,7 @@
 package pending
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -40,7 +41,30 @@ type Store struct {
 	resets  map[Key]time.Time // deletion times: older observations are dropped
 	written map[Key]time.Time // last write, for coalescing
 	known   map[Key]bool      // clients whose object the reconciler has seen
-	notify  func(Key)
+	// owners: the workload kind whose object bears the workload's plain name; a
+	// workload of another kind with the same name gets an object of its own.
+	owners map[Key]discoveryv1alpha1.WorkloadKind
+	notify func(Key)
+}
+
+// ObjectName is the name of the object of a workload whose plain name belongs to a
+// workload of another kind: the name, a dash, and the kind in lower case.
+func ObjectName(name string, kind discoveryv1alpha1.WorkloadKind) string {
+	return name + "-" + strings.ToLower(string(kind))
+}
+
+// keyFor names the object a workload's calls go to: its plain name, unless another
+// kind of workload holds that, then ObjectName. Called with s.mu held.
+func (s *Store) keyFor(w resolve.Workload) Key {
+	plain := Key{Namespace: w.Namespace, Name: w.Name}
+	owner, ok := s.owners[plain]
+	switch {
+	case !ok:
+		s.owners[plain] = w.Kind
+	case owner != w.Kind && w.Kind != "":
+		return Key{Namespace: w.Namespace, Name: ObjectName(w.Name, w.Kind)}
+	}
+	return plain
 }
 
 // NewStore returns an empty store that calls notify (outside its lock) when a client
@@ -48,14 +72,14 @@ type Store struct {
 func NewStore(notify func(Key)) *Store {
 	return &Store{
 		batches: map[Key]*Batch{}, resets: map[Key]time.Time{},
-		written: map[Key]time.Time{}, known: map[Key]bool{}, notify: notify,
+		written: map[Key]time.Time{}, known: map[Key]bool{}, owners: map[Key]discoveryv1alpha1.WorkloadKind{}, notify: notify,
 	}
 }
 
 // Add records a resolved call for its client.
 func (s *Store) Add(c resolve.Call) {
-	key := Key{Namespace: c.Client.Namespace, Name: c.Client.Name}
 	s.mu.Lock()
+	key := s.keyFor(c.Client)
 	if reset, ok := s.resets[key]; ok && c.Time.Before(reset) {
 		s.mu.Unlock()
 		droppedAfterReset.Inc()
@@ -64,7 +88,7 @@ func (s *Store) Add(c resolve.Call) {
 	b := s.batches[key]
 	fresh := b == nil
 	if fresh {
-		b = newBatch(c.Client.Kind)
+		b = newBatch(c.Client.Name, c.Client.Kind)
 		s.batches[key] = b
 		pendingCalls.Set(float64(len(s.batches)))
 	}
@@ -119,14 +143,52 @@ func (s *Store) Pending(key Key) bool {
 	return s.batches[key] != nil
 }
 
-// Kind returns the workload kind of a client's pending calls.
-func (s *Store) Kind(key Key) (discoveryv1alpha1.WorkloadKind, bool) {
+// Workload returns the workload name and kind of a client's pending calls.
+func (s *Store) Workload(key Key) (string, discoveryv1alpha1.WorkloadKind, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if b := s.batches[key]; b != nil {
-		return b.kind, true
+		return b.name, b.kind, true
 	}
-	return "", false
+	return "", "", false
+}
+
+// Claim records that the object bearing a workload's plain name belongs to kind, as
+// the API server says (after a restart, calls may have gone to the wrong object):
+// pending calls of another kind move to their own object, and the owner's to this one.
+func (s *Store) Claim(key Key, kind discoveryv1alpha1.WorkloadKind) {
+	s.mu.Lock()
+	if kind == "" || s.owners[key] == kind {
+		s.mu.Unlock()
+		return
+	}
+	s.owners[key] = kind
+	var moved []Key
+	if b := s.batches[key]; b != nil && b.kind != kind {
+		delete(s.batches, key)
+		moved = append(moved, s.put(Key{Namespace: key.Namespace, Name: ObjectName(key.Name, b.kind)}, b))
+	}
+	if alt := (Key{Namespace: key.Namespace, Name: ObjectName(key.Name, kind)}); s.batches[alt] != nil {
+		b := s.batches[alt]
+		delete(s.batches, alt)
+		moved = append(moved, s.put(key, b))
+	}
+	s.mu.Unlock()
+	for _, k := range moved {
+		if s.notify != nil {
+			s.notify(k)
+		}
+	}
+}
+
+// put adds a batch under key, merging with what is there. Called with s.mu held.
+func (s *Store) put(key Key, b *Batch) Key {
+	if cur := s.batches[key]; cur != nil {
+		cur.absorb(b)
+	} else {
+		s.batches[key] = b
+	}
+	return key
 }
 
 // Seen records that the client's object exists.
@@ -146,6 +208,7 @@ func (s *Store) Gone(key Key, now time.Time) bool {
 		return false
 	}
 	delete(s.known, key)
+	delete(s.owners, key)
 	delete(s.batches, key)
 	delete(s.written, key)
 	s.resets[key] = now
@@ -175,4 +238,15 @@ func (s *Store) Written(key Key, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.written[key] = now
+}
+
+// Keys lists the clients with calls waiting.
+func (s *Store) Keys() []Key {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := make([]Key, 0, len(s.batches))
+	for k := range s.batches {
+		keys = append(keys, k)
+	}
+	return keys
 }

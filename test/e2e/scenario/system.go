@@ -205,6 +205,26 @@ func (s *System) KillManager() {
 	}
 }
 
+// TerminateManager stops the manager as a rollout or an eviction does: SIGTERM, then
+// SIGKILL if it is still running after grace. It returns the process's exit error.
+func (s *System) TerminateManager(grace time.Duration) error {
+	if s.manager == nil || s.manager.Process == nil {
+		return nil
+	}
+	if err := s.manager.Process.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.manager.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(grace):
+		_ = s.manager.Process.Kill()
+		return fmt.Errorf("still running %v after SIGTERM: killed (%v)", grace, <-done)
+	}
+}
+
 // StartAgent starts the agent with a token the API server issues for it and the CA
 // the manager published.
 func (s *System) StartAgent(ctx context.Context) error {
