@@ -164,8 +164,9 @@ func certificateSource(mgr ctrl.Manager, o DataPathOptions) (func(*tls.ClientHel
 }
 
 // CacheOptions are the manager's caches: objects are kept without managedFields (the
-// resolver never reads them), and the kinds the manager only deploys are watched in
-// its own namespace alone, which is all its Role allows.
+// resolver never reads them), pods only with the fields the manager reads (slimPod), and
+// the kinds the manager only deploys are watched in its own namespace alone, which is
+// all its Role allows.
 func CacheOptions(namespace string) cache.Options {
 	own := map[string]cache.Config{namespace: {}}
 	return cache.Options{
@@ -173,6 +174,7 @@ func CacheOptions(namespace string) cache.Options {
 		ByObject: map[client.Object]cache.ByObject{
 			&appsv1.DaemonSet{}:      {Namespaces: own},
 			&corev1.ServiceAccount{}: {Namespaces: own},
+			&corev1.Pod{}:            {Transform: slimPod},
 		},
 	}
 }
