@@ -30,9 +30,12 @@ type managerOptions struct {
 	metricsAddr string
 	probeAddr   string
 	leaderElect bool
-	agentImage  string
-	dataPath    controllers.DataPathOptions
-	zap         zap.Options
+	// kubeAPIQPS and kubeAPIBurst bound the manager's requests, as kube-controller-manager's flags do.
+	kubeAPIQPS   float64
+	kubeAPIBurst int
+	agentImage   string
+	dataPath     controllers.DataPathOptions
+	zap          zap.Options
 }
 
 func parseManagerFlags(args []string) (managerOptions, error) {
@@ -45,6 +48,9 @@ func parseManagerFlags(args []string) (managerOptions, error) {
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address the Prometheus metrics endpoint binds to; 0 turns it off")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address the health and readiness probes bind to")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader, so that only one manager writes at a time")
+	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 200, "requests per second to the API server, sustained (a cold start writes two per client)")
+	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 400, "requests to the API server allowed in a burst above --kube-api-qps")
+	fs.IntVar(&d.Workers, "workers", d.Workers, "DiscoveredIntents written at once")
 	fs.StringVar(&o.agentImage, "agent-image", envOr("AGENT_IMAGE", "intent-mapper:latest"), "image of the agents the manager deploys, unless IntentMapper names one (env AGENT_IMAGE)")
 	fs.StringVar(&d.Namespace, "namespace", d.Namespace, "namespace the manager runs in (env POD_NAMESPACE)")
 	fs.StringVar(&d.IngestAddr, "ingest-bind-address", d.IngestAddr, "address agents' reports are served on (TLS)")
@@ -82,7 +88,9 @@ func runManager(args []string) int {
 }
 
 func startManager(o managerOptions) error {
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	cfg := ctrl.GetConfigOrDie()
+	cfg.QPS, cfg.Burst = float32(o.kubeAPIQPS), o.kubeAPIBurst
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress: o.probeAddr,

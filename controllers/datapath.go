@@ -48,6 +48,8 @@ type DataPathOptions struct {
 	Resolve             resolve.Options
 	// DeclaredPoll is how often to look for the ClientIntents API.
 	DeclaredPoll time.Duration
+	// Workers write DiscoveredIntents in parallel: a cold start writes every client at once.
+	Workers int
 }
 
 // agentServiceAccount is the agents' identity, namespace/name.
@@ -71,6 +73,7 @@ func DefaultDataPathOptions() DataPathOptions {
 		Merge:          pending.MergeOptions{Step: time.Minute, MaxPaths: 100},
 		Resolve:        resolve.DefaultOptions(),
 		DeclaredPoll:   30 * time.Second,
+		Workers:        16,
 	}
 }
 
@@ -136,6 +139,7 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 	}
 	reconciler := &DiscoveredIntentsReconciler{
 		Client: mgr.GetClient(), Pending: store, Events: events, Settings: settings, Declared: watch, Now: time.Now,
+		Workers: o.Workers,
 	}
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the DiscoveredIntents controller: %w", err)

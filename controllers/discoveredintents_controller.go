@@ -60,6 +60,8 @@ type DiscoveredIntentsReconciler struct {
 	Settings *Settings
 	Declared *DeclaredWatch
 	Now      func() time.Time
+	// Workers is how many objects are written at once.
+	Workers int
 }
 
 // +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=discoveredintents,verbs=get;list;watch;create
@@ -246,6 +248,6 @@ func (r *DiscoveredIntentsReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(source.Channel(r.Events, &handler.EnqueueRequestForObject{})).
 		Named("discoveredintents").
 		// Objects are independent; one worker writing thousands in turn is the delay.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1)}).
 		Complete(r)
 }
