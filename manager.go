@@ -35,9 +35,12 @@ type managerOptions struct {
 	secureMetrics bool
 	probeAddr     string
 	leaderElect   bool
-	agentImage    string
-	dataPath      controllers.DataPathOptions
-	zap           zap.Options
+	// kubeAPIQPS and kubeAPIBurst bound the manager's requests, as kube-controller-manager's flags do.
+	kubeAPIQPS   float64
+	kubeAPIBurst int
+	agentImage   string
+	dataPath     controllers.DataPathOptions
+	zap          zap.Options
 }
 
 func parseManagerFlags(args []string) (managerOptions, error) {
@@ -52,6 +55,9 @@ func parseManagerFlags(args []string) (managerOptions, error) {
 	fs.BoolVar(&o.secureMetrics, "metrics-secure", true, "serve metrics over HTTPS to callers allowed to get /metrics; false serves plain HTTP to anyone who can connect")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address the health and readiness probes bind to")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader, so that only one manager writes at a time")
+	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 200, "requests per second to the API server, sustained (a cold start writes two per client)")
+	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 400, "requests to the API server allowed in a burst above --kube-api-qps")
+	fs.IntVar(&d.Workers, "workers", d.Workers, "DiscoveredIntents written at once")
 	fs.StringVar(&o.agentImage, "agent-image", os.Getenv("AGENT_IMAGE"), "image of the agents the manager deploys, unless IntentMapper names one (env AGENT_IMAGE); the manager's own image when empty")
 	fs.StringVar(&d.PodName, "pod-name", d.PodName, "the manager's own pod, for its image and the ingest leader label (env POD_NAME)")
 	fs.StringVar(&d.Namespace, "namespace", d.Namespace, "namespace the manager runs in (env POD_NAMESPACE)")
@@ -96,7 +102,9 @@ func runManager(args []string) int {
 }
 
 func startManager(o managerOptions) error {
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	cfg := ctrl.GetConfigOrDie()
+	cfg.QPS, cfg.Burst = float32(o.kubeAPIQPS), o.kubeAPIBurst
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                controllers.MetricsOptions(o.metricsAddr, o.secureMetrics),
 		HealthProbeBindAddress: o.probeAddr,

@@ -67,6 +67,8 @@ type DataPathOptions struct {
 	ShutdownBudget time.Duration
 	// ObjectBudget bounds one stored DiscoveredIntents, in bytes.
 	ObjectBudget int
+	// Workers write DiscoveredIntents in parallel: a cold start writes every client at once.
+	Workers int
 }
 
 // agentServiceAccount is the agents' identity, namespace/name.
@@ -95,6 +97,7 @@ func DefaultDataPathOptions() DataPathOptions {
 		DeclaredPoll:          30 * time.Second,
 		ShutdownBudget:        20 * time.Second,
 		ObjectBudget:          budget.Default,
+		Workers:               16,
 	}
 }
 
@@ -175,7 +178,7 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 	}
 	reconciler := &DiscoveredIntentsReconciler{
 		Client: mgr.GetClient(), Pending: store, Queue: queue, Settings: settings, Declared: watch, Now: time.Now,
-		SizeBudget: o.ObjectBudget,
+		SizeBudget: o.ObjectBudget, Workers: o.Workers,
 	}
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the DiscoveredIntents controller: %w", err)
@@ -208,8 +211,9 @@ func certificateSource(mgr ctrl.Manager, o DataPathOptions) (func(*tls.ClientHel
 }
 
 // CacheOptions are the manager's caches: objects are kept without managedFields (the
-// resolver never reads them), and the kinds the manager only deploys are watched in
-// its own namespace alone, which is all its Role allows; of RoleBindings, only its own.
+// resolver never reads them), pods only with the fields the manager reads (slimPod), and
+// the kinds the manager only deploys are watched in its own namespace alone, which is
+// all its Role allows; of RoleBindings, only its own.
 func CacheOptions(namespace string) cache.Options {
 	own := map[string]cache.Config{namespace: {}}
 	return cache.Options{
@@ -218,6 +222,7 @@ func CacheOptions(namespace string) cache.Options {
 			&appsv1.DaemonSet{}:      {Namespaces: own},
 			&corev1.ServiceAccount{}: {Namespaces: own},
 			&rbacv1.RoleBinding{}:    {Label: labels.SelectorFromSet(brokerLogsLabels())},
+			&corev1.Pod{}:            {Transform: slimPod},
 		},
 	}
 }

@@ -76,6 +76,8 @@ type DiscoveredIntentsReconciler struct {
 	Now      func() time.Time
 	// SizeBudget bounds one stored object, in bytes (budget.Default when zero).
 	SizeBudget int
+	// Workers is how many objects are written at once.
+	Workers int
 }
 
 // +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=discoveredintents,verbs=get;list;watch;create
@@ -340,6 +342,6 @@ func (r *DiscoveredIntentsReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(r.Queue.Source()).
 		Named("discoveredintents").
 		// Objects are independent; one worker writing thousands in turn is the delay.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1)}).
 		Complete(r)
 }
