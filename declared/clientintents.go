@@ -19,6 +19,8 @@ const (
 	V2alpha1 = Group + "/v2alpha1"
 	V2beta1  = Group + "/v2beta1"
 	Kind     = "ClientIntents"
+	// serviceKind marks a v1 call, or a v2 kubernetes target, that names a Service.
+	serviceKind = "Service"
 )
 
 // Readable lists the versions Read accepts; Writable those Write produces

@@ -41,8 +41,9 @@ type Set map[Item]bool
 // Items lists what a target allows a client (NAMESPACE/NAME).
 func (t Target) Items(client string) []Item {
 	if t.Type == TargetInternet {
-		var out []Item
-		for _, d := range append(append([]string{}, t.Internet.Domains...), t.Internet.IPs...) {
+		hosts := append(append([]string{}, t.Internet.Domains...), t.Internet.IPs...)
+		out := make([]Item, 0, len(hosts)*(1+len(t.Internet.Ports)))
+		for _, d := range hosts {
 			server := "internet:" + d
 			out = append(out, Item{Client: client, Server: server})
 			for _, p := range t.Internet.Ports {
@@ -69,7 +70,7 @@ func (t Target) Items(client string) []Item {
 // Items lists what an Intent allows.
 func (in *Intent) Items() []Item {
 	client := in.Namespace + "/" + in.Workload.Name
-	var out []Item
+	out := make([]Item, 0, len(in.Targets))
 	for _, t := range in.Targets {
 		out = append(out, t.Items(client)...)
 	}
@@ -86,7 +87,7 @@ func Observed(dis []discoveryv1alpha1.DiscoveredIntents) map[Item]*time.Time {
 		}
 		client := di.Namespace + "/" + di.Spec.Workload.Name
 		for _, c := range di.Status.Calls {
-			if t, _ := targetOf(client, di.Namespace, c); t != nil {
+			if t, _ := targetOf(client, c); t != nil {
 				for _, item := range t.Items(client) {
 					out[item] = lastSeen(c, item)
 				}
@@ -109,8 +110,7 @@ func Gaps(dis []discoveryv1alpha1.DiscoveredIntents) []Gap {
 // CallItems lists the items of one observed call; a call ClientIntents cannot
 // express is its bare server, which no declaration holds.
 func CallItems(client string, c discoveryv1alpha1.Call) []Item {
-	ns, _, _ := strings.Cut(client, "/")
-	if t, _ := targetOf(client, ns, c); t != nil {
+	if t, _ := targetOf(client, c); t != nil {
 		return t.Items(client)
 	}
 	return []Item{{Client: client, Server: c.Namespace + "/" + c.Name}}

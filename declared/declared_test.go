@@ -29,7 +29,7 @@ func observed() *discoveryv1alpha1.DiscoveredIntents {
 
 func TestFromDiscoveredModelsEveryTargetType(t *testing.T) {
 	in, gaps := FromDiscovered(observed())
-	types := []TargetType{}
+	types := make([]TargetType, 0, len(in.Targets))
 	for _, tg := range in.Targets {
 		types = append(types, tg.Type)
 	}
@@ -45,7 +45,7 @@ func TestFromDiscoveredModelsEveryTargetType(t *testing.T) {
 	if got := in.Targets[3].Internet; !slices.Equal(got.IPs, []string{"198.51.100.4"}) || len(got.Domains) != 0 {
 		t.Errorf("an internet call known by its IP: %+v", got)
 	}
-	var what []string
+	what := make([]string, 0, len(gaps))
 	for _, g := range gaps {
 		what = append(what, g.String())
 	}
@@ -120,7 +120,7 @@ func TestParseFileSaysWhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var where []string
+	where := make([]string, 0, len(docs))
 	for _, d := range docs {
 		where = append(where, d.Where()+" "+d.Object.GetName())
 	}

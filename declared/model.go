@@ -67,7 +67,7 @@ func FromDiscovered(di *discoveryv1alpha1.DiscoveredIntents) (*Intent, []Gap) {
 	in := &Intent{Namespace: di.Namespace, Workload: Workload{Name: di.Spec.Workload.Name, Kind: string(di.Spec.Workload.Kind)}}
 	var gaps []Gap
 	for _, c := range di.Status.Calls {
-		t, g := targetOf(client, di.Namespace, c)
+		t, g := targetOf(client, c)
 		gaps = append(gaps, g...)
 		if t != nil {
 			in.Targets = append(in.Targets, *t)
@@ -77,7 +77,7 @@ func FromDiscovered(di *discoveryv1alpha1.DiscoveredIntents) (*Intent, []Gap) {
 }
 
 // targetOf models one observed call; nil when it cannot be declared.
-func targetOf(client, clientNamespace string, c discoveryv1alpha1.Call) (*Target, []Gap) {
+func targetOf(client string, c discoveryv1alpha1.Call) (*Target, []Gap) {
 	if c.Type == discoveryv1alpha1.CallInternet {
 		return &Target{Type: TargetInternet, Internet: internetOf(c)}, nil
 	}

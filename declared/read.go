@@ -99,7 +99,7 @@ func (in *Intent) addV1(c V1Call) error {
 	switch {
 	case c.Type == "kafka":
 		t.Type, t.Topics = TargetKafka, c.KafkaTopics
-	case c.Kind == "Service":
+	case c.Kind == serviceKind:
 		t.Type = TargetService
 	}
 	return in.addServer(t, c.Name)
@@ -107,7 +107,7 @@ func (in *Intent) addV1(c V1Call) error {
 
 func (in *Intent) addV2(t V2Target) error {
 	switch {
-	case t.Kubernetes != nil && t.Kubernetes.Kind == "Service":
+	case t.Kubernetes != nil && t.Kubernetes.Kind == serviceKind:
 		return in.addServer(Target{Type: TargetService, HTTP: t.Kubernetes.HTTP}, t.Kubernetes.Name)
 	case t.Kubernetes != nil:
 		return in.addServer(Target{Type: TargetKubernetes, Kind: t.Kubernetes.Kind, HTTP: t.Kubernetes.HTTP}, t.Kubernetes.Name)

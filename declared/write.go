@@ -48,7 +48,7 @@ func v1Call(t Target, clientNamespace string) V1Call {
 	case TargetKafka:
 		return V1Call{Name: name, Type: "kafka", KafkaTopics: t.Topics}
 	case TargetService:
-		call = V1Call{Name: name, Kind: "Service", HTTPResources: t.HTTP}
+		call = V1Call{Name: name, Kind: serviceKind, HTTPResources: t.HTTP}
 	default:
 		call = V1Call{Name: name, HTTPResources: t.HTTP}
 	}

@@ -41,7 +41,7 @@ func diffCommand(e *env) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			err := e.diff(cmd, o)
-			if o.output == "json" && err != nil && !errors.As(err, &exitError{}) {
+			if o.output == formatJSON && err != nil && !errors.As(err, &exitError{}) {
 				_ = json.NewEncoder(e.out).Encode(map[string]string{"error": err.Error()})
 				return exitError{code: 2}
 			}
@@ -56,7 +56,7 @@ func diffCommand(e *env) *cobra.Command {
 }
 
 func (e *env) diff(cmd *cobra.Command, o *diffOptions) error {
-	if o.output != "text" && o.output != "json" {
+	if o.output != "text" && o.output != formatJSON {
 		return fmt.Errorf("-o %q: use text or json", o.output)
 	}
 	scope, err := e.scope()
@@ -89,7 +89,7 @@ func (e *env) diff(cmd *cobra.Command, o *diffOptions) error {
 		Diff: declared.Compare(declared.Observed(items), decl, cutoff), Gaps: declared.Gaps(items),
 	}
 	r.Agree = r.Diff.Empty() && (r.Declared > 0 || r.Observed > 0)
-	if o.output == "json" {
+	if o.output == formatJSON {
 		e.printDiffJSON(r)
 	} else {
 		e.printDiff(r)

@@ -17,6 +17,9 @@ import (
 	"github.com/intent-mapper/intent-mapper/declared"
 )
 
+// formatJSON is the output format bots read.
+const formatJSON = "json"
+
 func exportCommand(e *env) *cobra.Command {
 	var (
 		since      time.Duration
@@ -143,7 +146,7 @@ func reportGaps(e *env, gaps []declared.Gap) {
 
 func writeObjects(e *env, objs []any, gaps []declared.Gap, format string) error {
 	switch format {
-	case "json":
+	case formatJSON:
 		items := []any{}
 		for _, o := range objs {
 			m, err := plain(o)

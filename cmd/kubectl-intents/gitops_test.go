@@ -271,6 +271,13 @@ func TestDiffIsAGitOpsGate(t *testing.T) {
 		}
 	})
 
+}
+
+func TestDiffSaysWhereAndSpeaksJSON(t *testing.T) {
+	const ns = "gate-errors"
+	seedGitOps(t, ns)
+	dir := t.TempDir()
+
 	t.Run("errors name FILE:LINE", func(t *testing.T) {
 		bad := "# intents\napiVersion: k8s.otterize.com/v2beta1\nkind: ClientIntents\nmetadata: {name: a}\nspec:\n  workload: {name: a}\n  targets: []\n" +
 			"---\napiVersion: k8s.otterize.com/v2beta1\nkind: ClientIntents\nmetadata: {name: b}\nspec:\n  workload: {name: b}\n  targetz: []\n"
