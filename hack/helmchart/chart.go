@@ -313,4 +313,3 @@ func setServiceMonitorInterval(o *unstructured.Unstructured, t *tokens) {
 	}
 	_ = unstructured.SetNestedSlice(o.Object, endpoints, "spec", "endpoints")
 }
-

@@ -9,7 +9,7 @@ import (
 // marshalled as plain YAML, then each token is swapped for its action. Tokens are plain
 // words, so the YAML writer never quotes them, and sort last among a map's keys.
 type tokens struct {
-	inline map[string]string         // replaced where they stand
+	inline map[string]string           // replaced where they stand
 	value  map[string]func(int) string // a map value: gets the key's column
 	line   map[string]func(int) string // a whole line: gets the line's indentation
 }
