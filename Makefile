@@ -48,8 +48,9 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: test
-test: manifests generate vet envtest-assets ## Run every test against a real kube-apiserver and etcd.
+test: manifests generate helm vet envtest-assets ## Run every test against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1
+	cd test/helm && KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1
 
 .PHONY: bench
 bench: ## Run every benchmark beside its baseline; print the table, write bench/.
@@ -62,6 +63,7 @@ bench-system: envtest-assets ## System runs at scale against a real API server (
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 	$(GOLANGCI_LINT) run ./...
+	cd test/helm && $(GOLANGCI_LINT) run ./...
 
 .PHONY: bundle
 bundle: manifests ## Generate the OLM bundle (bundle/, bundle.Dockerfile) for VERSION and IMG.
