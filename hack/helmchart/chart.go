@@ -34,10 +34,10 @@ func newChart(objs []*unstructured.Unstructured) (*chart, error) {
 		case "Namespace": // the release's namespace takes its place
 		case "CustomResourceDefinition":
 			c.crds = append(c.crds, o)
-			if kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind"); kind == "IntentMapper" {
+			if kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind"); kind == kindIntentMapper {
 				c.specOf = intentMapperSpecSchema(o)
 			}
-		case "IntentMapper":
+		case kindIntentMapper:
 			c.settings = nested(o.Object, "spec")
 			c.objects = append(c.objects, o)
 		default:
@@ -138,14 +138,14 @@ func (c *chart) template(obj *unstructured.Unstructured) (string, error) {
 		if err := templateManager(o, t); err != nil {
 			return "", err
 		}
-	case o.GetKind() == "IntentMapper":
+	case o.GetKind() == kindIntentMapper:
 		o.Object["spec"] = t.Value(func(col int) string {
 			return fmt.Sprintf(`{{- include "intent-mapper.intentMapperSpec" . | nindent %d }}`, col+2)
 		})
 	case o.GetKind() == "ServiceMonitor":
 		condition = "and .Values.metrics.enabled .Values.metrics.serviceMonitor.enabled"
 		setServiceMonitorInterval(o, t)
-	case c.metrics != nil && o.GetKind() == "Service" && o.GetName() == c.metrics.GetName():
+	case c.metrics != nil && o.GetKind() == kindService && o.GetName() == c.metrics.GetName():
 		condition = ".Values.metrics.enabled"
 	}
 	text, err := toYAML(o.Object)
@@ -166,17 +166,17 @@ func templateManager(d *unstructured.Unstructured, t *tokens) error {
 	containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
 	for i, raw := range containers {
 		c := raw.(map[string]any)
-		if c["name"] != managerContainer {
+		if c[keyName] != managerContainer {
 			continue
 		}
 		image := t.Inline(`{{ include "intent-mapper.image" . | quote }}`)
 		c["image"] = image
 		c["imagePullPolicy"] = t.Inline("{{ .Values.image.pullPolicy }}")
-		c["resources"] = t.Value(func(col int) string {
+		c[keyResources] = t.Value(func(col int) string {
 			return fmt.Sprintf("{{- toYaml .Values.manager.resources | nindent %d }}", col+2)
 		})
 		env, _ := c["env"].([]any)
-		c["env"] = append(env, map[string]any{"name": "AGENT_IMAGE", "value": image})
+		c["env"] = append(env, map[string]any{keyName: "AGENT_IMAGE", "value": image})
 		args, _ := c["args"].([]any)
 		for j, a := range args {
 			if s, ok := a.(string); ok && strings.HasPrefix(s, "--metrics-bind-address=") {
@@ -193,10 +193,10 @@ func templateManager(d *unstructured.Unstructured, t *tokens) error {
 func managerFlags(indent int) string {
 	pad := strings.Repeat(" ", indent)
 	flags := [][2]string{
-		{"flushInterval", "--flush-interval={{ . }}"},
-		{"lastSeenStep", "--last-seen-step={{ . }}"},
-		{"retention", "--retention={{ . }}"},
-		{"maxPathsPerCall", "--max-paths-per-call={{ . | int }}"},
+		{keyFlushInterval, "--flush-interval={{ . }}"},
+		{keyLastSeenStep, "--last-seen-step={{ . }}"},
+		{keyRetention, "--retention={{ . }}"},
+		{keyMaxPathsPerCall, "--max-paths-per-call={{ . | int }}"},
 	}
 	var b strings.Builder
 	for i, f := range flags {
@@ -228,7 +228,7 @@ func replaceNamespace(v any, namespace, token string) any {
 func findContainer(d *unstructured.Unstructured, name string) map[string]any {
 	containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
 	for _, raw := range containers {
-		if c, ok := raw.(map[string]any); ok && c["name"] == name {
+		if c, ok := raw.(map[string]any); ok && c[keyName] == name {
 			return c
 		}
 	}
@@ -237,7 +237,7 @@ func findContainer(d *unstructured.Unstructured, name string) map[string]any {
 
 // isMetricsService tells the Service that serves the manager's metrics, as kubebuilder names it.
 func isMetricsService(o *unstructured.Unstructured) bool {
-	return o.GetKind() == "Service" && strings.Contains(o.GetName(), "metrics")
+	return o.GetKind() == kindService && strings.Contains(o.GetName(), keyMetrics)
 }
 
 // metricsServiceFor makes a Service for the manager's container port named metrics, when
@@ -247,21 +247,21 @@ func metricsServiceFor(d *unstructured.Unstructured) *unstructured.Unstructured 
 	ports, _ := c["ports"].([]any)
 	for _, raw := range ports {
 		p, _ := raw.(map[string]any)
-		if p["name"] != "metrics" {
+		if p[keyName] != keyMetrics {
 			continue
 		}
 		selector := nested(d.Object, "spec", "selector", "matchLabels")
-		labels := map[string]any{"app.kubernetes.io/component": "metrics"}
+		labels := map[string]any{"app.kubernetes.io/component": keyMetrics}
 		if name, ok := selector["app.kubernetes.io/name"]; ok {
 			labels["app.kubernetes.io/name"] = name
 		}
 		return &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "v1",
-			"kind":       "Service",
-			"metadata":   map[string]any{"name": d.GetName() + "-metrics-service", "namespace": d.GetNamespace(), "labels": labels},
+			"kind":       kindService,
+			"metadata":   map[string]any{keyName: d.GetName() + "-metrics-service", "namespace": d.GetNamespace(), "labels": labels},
 			"spec": map[string]any{
 				"selector": selector,
-				"ports":    []any{map[string]any{"name": "metrics", "port": p["containerPort"], "targetPort": "metrics"}},
+				"ports":    []any{map[string]any{keyName: keyMetrics, "port": p["containerPort"], "targetPort": keyMetrics}},
 			},
 		}}
 	}
@@ -278,8 +278,8 @@ func serviceMonitorFor(svc *unstructured.Unstructured) *unstructured.Unstructure
 	}
 	ports, _, _ := unstructured.NestedSlice(svc.Object, "spec", "ports")
 	port, _ := ports[0].(map[string]any)
-	endpoint := map[string]any{"port": port["name"], "path": "/metrics", "scheme": "http"}
-	if port["name"] == "https" {
+	endpoint := map[string]any{"port": port[keyName], "path": "/metrics", "scheme": "http"}
+	if port[keyName] == "https" {
 		// kubebuilder's authenticated metrics: Prometheus shows its token, the certificate is self-signed
 		endpoint["scheme"] = "https"
 		endpoint["bearerTokenFile"] = "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -289,7 +289,7 @@ func serviceMonitorFor(svc *unstructured.Unstructured) *unstructured.Unstructure
 		"apiVersion": "monitoring.coreos.com/v1",
 		"kind":       "ServiceMonitor",
 		"metadata": map[string]any{
-			"name":      strings.TrimSuffix(svc.GetName(), "-service") + "-monitor",
+			keyName:     strings.TrimSuffix(svc.GetName(), "-service") + "-monitor",
 			"namespace": svc.GetNamespace(),
 			"labels":    selector,
 		},

@@ -15,6 +15,12 @@ const (
 	optionalPattern = "^" + goDuration + "?$"
 )
 
+// JSON Schema's words used more than once.
+const (
+	keyType    = "type"
+	typeString = "string"
+)
+
 // intentMapperSpecSchema is the openAPIV3Schema of IntentMapper's spec.
 func intentMapperSpecSchema(crd *unstructured.Unstructured) map[string]any {
 	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
@@ -49,28 +55,28 @@ func (c *chart) schema() map[string]any {
 	intervals["properties"] = props
 	agent["properties"].(map[string]any)["intervals"] = intervals
 	optionalDuration := func(description string) map[string]any {
-		return map[string]any{"type": "string", "pattern": optionalPattern, "description": description}
+		return map[string]any{keyType: typeString, "pattern": optionalPattern, keyDescription: description}
 	}
 	return object("intent-mapper chart values", map[string]any{
-		"global": map[string]any{"type": "object", "description": "Helm's values shared with subcharts; unused."},
+		"global": map[string]any{keyType: "object", keyDescription: "Helm's values shared with subcharts; unused."},
 		"image": object("The manager's image, and the agents' unless agent.image is set.", map[string]any{
-			"repository": map[string]any{"type": "string", "minLength": 1},
-			"tag":        map[string]any{"type": "string", "description": "the chart's appVersion when empty"},
-			"pullPolicy": map[string]any{"type": "string", "enum": []any{"Always", "IfNotPresent", "Never"}},
+			"repository": map[string]any{keyType: typeString, "minLength": 1},
+			"tag":        map[string]any{keyType: typeString, keyDescription: "the chart's appVersion when empty"},
+			"pullPolicy": map[string]any{keyType: typeString, "enum": []any{"Always", "IfNotPresent", "Never"}},
 		}),
 		"manager": object("The manager's resources and settings.", map[string]any{
-			"resources":       spec("agent", "resources"),
-			"flushInterval":   optionalDuration("shortest time between two writes of one DiscoveredIntents"),
-			"lastSeenStep":    optionalDuration("step in which lastSeen moves"),
-			"retention":       optionalDuration("drop calls not seen for this long; empty keeps them"),
-			"maxPathsPerCall": spec("maxPathsPerCall"),
+			keyResources:       spec("agent", keyResources),
+			keyFlushInterval:   optionalDuration("shortest time between two writes of one DiscoveredIntents"),
+			keyLastSeenStep:    optionalDuration("step in which lastSeen moves"),
+			keyRetention:       optionalDuration("drop calls not seen for this long; empty keeps them"),
+			keyMaxPathsPerCall: spec(keyMaxPathsPerCall),
 		}),
 		"agent": agent,
 		"kafka": spec("kafka"),
-		"metrics": object("The manager's metrics.", map[string]any{
-			"enabled": map[string]any{"type": "boolean"},
+		keyMetrics: object("The manager's metrics.", map[string]any{
+			keyEnabled: map[string]any{keyType: "boolean"},
 			"serviceMonitor": object("A Prometheus Operator ServiceMonitor for the metrics.", map[string]any{
-				"enabled":  map[string]any{"type": "boolean"},
+				keyEnabled: map[string]any{keyType: "boolean"},
 				"interval": optionalDuration("scrape interval; Prometheus's own when empty"),
 			}),
 		}),
@@ -78,7 +84,7 @@ func (c *chart) schema() map[string]any {
 }
 
 func object(description string, properties map[string]any) map[string]any {
-	return map[string]any{"type": "object", "description": description, "additionalProperties": false, "properties": properties}
+	return map[string]any{keyType: "object", keyDescription: description, "additionalProperties": false, "properties": properties}
 }
 
 // strict copies a CRD schema for values: without defaults (values.yaml holds them) or
@@ -103,7 +109,7 @@ func strict(s map[string]any) map[string]any {
 				out[k] = v
 			}
 		case "anyOf", "oneOf", "allOf":
-			var list []any
+			list := make([]any, 0, len(v.([]any)))
 			for _, e := range v.([]any) {
 				list = append(list, strict(e.(map[string]any)))
 			}

@@ -4,8 +4,24 @@ import (
 	"strings"
 )
 
+// Names the generator writes in more than one place: values' keys (some also IntentMapper's
+// spec fields), and kinds.
+const (
+	keyFlushInterval   = "flushInterval"
+	keyLastSeenStep    = "lastSeenStep"
+	keyRetention       = "retention"
+	keyMaxPathsPerCall = "maxPathsPerCall"
+	keyResources       = "resources"
+	keyMetrics         = "metrics"
+	keyEnabled         = "enabled"
+	keyName            = "name"
+	keyDescription     = "description"
+	kindService        = "Service"
+	kindIntentMapper   = "IntentMapper"
+)
+
 // managerIntervals are IntentMapper's intervals that the manager keeps; the rest are the agents'.
-var managerIntervals = map[string]string{"flush": "flushInterval", "lastSeenStep": "lastSeenStep"}
+var managerIntervals = map[string]string{"flush": keyFlushInterval, keyLastSeenStep: keyLastSeenStep}
 
 // section is one top-level key of values.yaml with the comment above it.
 type section struct {
@@ -35,24 +51,24 @@ func (c *chart) values() (string, error) {
 func (c *chart) sections() []section {
 	repository, _ := splitImage(c.manager["image"].(string))
 	intervals := nested(c.settings, "intervals")
-	manager := map[string]any{"resources": c.manager["resources"], "retention": ""}
+	manager := map[string]any{keyResources: c.manager[keyResources], keyRetention: ""}
 	for from, to := range managerIntervals {
 		manager[to] = stringOr(intervals[from], c.specDefault("intervals", from))
 		delete(intervals, from)
 	}
-	if v, ok := c.settings["retention"]; ok {
-		manager["retention"] = v
+	if v, ok := c.settings[keyRetention]; ok {
+		manager[keyRetention] = v
 	}
-	manager["maxPathsPerCall"] = c.settings["maxPathsPerCall"]
-	if manager["maxPathsPerCall"] == nil {
-		manager["maxPathsPerCall"] = c.specDefault("maxPathsPerCall")
+	manager[keyMaxPathsPerCall] = c.settings[keyMaxPathsPerCall]
+	if manager[keyMaxPathsPerCall] == nil {
+		manager[keyMaxPathsPerCall] = c.specDefault(keyMaxPathsPerCall)
 	}
 
 	agent := nested(c.settings, "agent")
 	if agent == nil {
 		agent = map[string]any{}
 	}
-	for key, empty := range map[string]any{"nodeSelector": map[string]any{}, "tolerations": []any{}, "resources": map[string]any{}} {
+	for key, empty := range map[string]any{"nodeSelector": map[string]any{}, "tolerations": []any{}, keyResources: map[string]any{}} {
 		if _, ok := agent[key]; !ok {
 			agent[key] = empty
 		}
@@ -69,8 +85,8 @@ func (c *chart) sections() []section {
 		{"manager", "The manager: its resources and its settings (flags, and IntentMapper cluster's spec).\nDurations as Go writes them (5s, 1m, 720h); retention \"\" keeps calls forever.", manager},
 		{"agent", "The node agents, as IntentMapper cluster's spec.agent holds them (see its CRD):\nsources (dns, connections, istio, ambient), tolerations, nodeSelector, resources ({}: the\nmeasured defaults), and how often they report, scan /proc and scrape mesh proxies (intervals).", agent},
 		{"kafka", "Kafka brokers whose authorizer logs reveal topic access: {namespace, name} or {namespace, selector}.", kafka},
-		{"metrics", "The manager's Prometheus metrics, and a ServiceMonitor for the Prometheus Operator (its CRD must exist).",
-			map[string]any{"enabled": true, "serviceMonitor": map[string]any{"enabled": false, "interval": "30s"}}},
+		{keyMetrics, "The manager's Prometheus metrics, and a ServiceMonitor for the Prometheus Operator (its CRD must exist).",
+			map[string]any{keyEnabled: true, "serviceMonitor": map[string]any{keyEnabled: false, "interval": "30s"}}},
 	}
 }
 
