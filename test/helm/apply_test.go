@@ -57,22 +57,23 @@ func startCluster(t *testing.T) *cluster {
 }
 
 // apply sends obj as Helm 4 does (server-side apply), refusing unknown or duplicate fields.
-func (c *cluster) apply(obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+func (c *cluster) apply(obj *unstructured.Unstructured) error {
 	gvk := obj.GroupVersionKind()
 	mapping, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	raw, err := json.Marshal(obj.Object)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var client dynamic.ResourceInterface = c.dynamic.Resource(mapping.Resource)
 	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
 		client = c.dynamic.Resource(mapping.Resource).Namespace(obj.GetNamespace())
 	}
-	return client.Patch(context.Background(), obj.GetName(), types.ApplyPatchType, raw,
+	_, err = client.Patch(context.Background(), obj.GetName(), types.ApplyPatchType, raw,
 		metav1.PatchOptions{FieldManager: "helm", FieldValidation: "Strict", Force: new(true)})
+	return err
 }
 
 // TestRenderedObjectsApplyStrictly applies the defaults, then the custom values as an
@@ -82,7 +83,7 @@ func TestRenderedObjectsApplyStrictly(t *testing.T) {
 	for name, values := range map[string]string{"defaults": "", "custom": custom} {
 		objs := mustRender(t, values)
 		for _, o := range objs {
-			if _, err := c.apply(o); err != nil {
+			if err := c.apply(o); err != nil {
 				t.Errorf("%s: %s refused: %v", name, key(o), err)
 			}
 		}
@@ -99,10 +100,11 @@ func TestRenderedObjectsApplyStrictly(t *testing.T) {
 		t.Errorf("IntentMapper cluster holds flush %q after the custom values, want 2s", flush)
 	}
 
-	// The validation is strict: a field the API does not know is refused, not dropped.
-	d := find(t, mustRender(t, ""), "Deployment")
-	_ = unstructured.SetNestedField(d.Object, int64(3), "spec", "replicaCount")
-	if _, err := c.apply(d); err == nil || !strings.Contains(err.Error(), "unknown field") {
-		t.Errorf("a Deployment with an unknown field: %v, want an unknown field error", err)
+	// Nothing unknown passes silently: a field IntentMapper's schema does not know is
+	// refused, not pruned.
+	im := find(t, mustRender(t, ""), "IntentMapper")
+	_ = unstructured.SetNestedField(im.Object, "NoSchedule", "spec", "agent", "tolerration")
+	if err := c.apply(im); err == nil || !strings.Contains(err.Error(), "spec.agent.tolerration") {
+		t.Errorf("an IntentMapper with an unknown field: %v, want an unknown field error", err)
 	}
 }

@@ -114,7 +114,7 @@ func kustomizeBuild(t *testing.T) []*unstructured.Unstructured {
 	if err != nil {
 		t.Fatalf("kustomize build %s: %v", configDir, err)
 	}
-	var out []*unstructured.Unstructured
+	out := make([]*unstructured.Unstructured, 0, len(res.Resources()))
 	for _, r := range res.Resources() {
 		raw, err := r.MarshalJSON()
 		if err != nil {
@@ -173,9 +173,10 @@ func strs(v any) []string {
 	return out
 }
 
-func env(c map[string]any, name string) string {
+// agentImage is the image the manager gives the agents (env AGENT_IMAGE).
+func agentImage(c map[string]any) string {
 	for _, e := range c["env"].([]any) {
-		if m := e.(map[string]any); m["name"] == name {
+		if m := e.(map[string]any); m["name"] == "AGENT_IMAGE" {
 			v, _ := m["value"].(string)
 			return v
 		}

@@ -134,8 +134,8 @@ func checkLabels(t *testing.T, want, got *unstructured.Unstructured) {
 func checkManagerDefaults(t *testing.T, want, got *unstructured.Unstructured) {
 	t.Helper()
 	wc, gc := containerOf(want), containerOf(got)
-	if gc["image"] != "intent-mapper:"+appVersion(t) || env(gc, "AGENT_IMAGE") != gc["image"] {
-		t.Errorf("manager image %v, agents' %q: want the chart's appVersion for both", gc["image"], env(gc, "AGENT_IMAGE"))
+	if gc["image"] != "intent-mapper:"+appVersion(t) || agentImage(gc) != gc["image"] {
+		t.Errorf("manager image %v, agents' %q: want the chart's appVersion for both", gc["image"], agentImage(gc))
 	}
 	if gc["imagePullPolicy"] != "IfNotPresent" {
 		t.Errorf("pull policy %v", gc["imagePullPolicy"])
@@ -167,8 +167,8 @@ func TestValuesReachObjects(t *testing.T) {
 	objs := mustRender(t, custom)
 	c := managerContainer(t, objs)
 	image := "mirror.local/tools/intent-mapper:9.9.9"
-	if c["image"] != image || env(c, "AGENT_IMAGE") != image || c["imagePullPolicy"] != "Always" {
-		t.Errorf("image %v (agents %q), pull policy %v", c["image"], env(c, "AGENT_IMAGE"), c["imagePullPolicy"])
+	if c["image"] != image || agentImage(c) != image || c["imagePullPolicy"] != "Always" {
+		t.Errorf("image %v (agents %q), pull policy %v", c["image"], agentImage(c), c["imagePullPolicy"])
 	}
 	args := strs(c["args"])
 	for _, flag := range []string{"--flush-interval=2s", "--last-seen-step=30s", "--retention=24h", "--max-paths-per-call=50", "--metrics-bind-address=0"} {
