@@ -53,6 +53,7 @@ func (c *chart) schema() map[string]any {
 		field.(map[string]any)["pattern"] = durationPattern
 	}
 	intervals["properties"] = props
+	intervals[keyDescription] = "how often the agents report, scan /proc and scrape mesh proxies; the manager's intervals are under manager."
 	agent["properties"].(map[string]any)["intervals"] = intervals
 	optionalDuration := func(description string) map[string]any {
 		return map[string]any{keyType: typeString, "pattern": optionalPattern, keyDescription: description}
