@@ -14,7 +14,7 @@ GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 
 # Generated files that verify-gen keeps current.
-GENERATED := api config bundle bundle.Dockerfile
+GENERATED := api config bundle bundle.Dockerfile charts
 
 SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
@@ -48,8 +48,9 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: test
-test: manifests generate vet envtest-assets ## Run every test against a real kube-apiserver and etcd.
+test: manifests generate helm vet envtest-assets ## Run every test against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1
+	cd test/helm && KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1
 
 .PHONY: bench
 bench: ## Run every benchmark beside its baseline; print the table, write bench/.
@@ -62,15 +63,20 @@ bench-system: envtest-assets ## System runs at scale against a real API server (
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 	$(GOLANGCI_LINT) run ./...
+	cd test/helm && $(GOLANGCI_LINT) run ./...
 
 .PHONY: bundle
 bundle: manifests ## Generate the OLM bundle (bundle/, bundle.Dockerfile) for VERSION and IMG.
 	go run ./hack/bundle --version $(VERSION) --image $(IMG)
 
+.PHONY: helm
+helm: manifests ## Generate the Helm chart (charts/intent-mapper) from config/ for VERSION.
+	go run ./hack/helmchart --version $(VERSION)
+
 .PHONY: verify-gen
-verify-gen: manifests generate bundle ## Fail when generated files (CRDs, RBAC, deepcopy, bundle) are stale.
+verify-gen: manifests generate bundle helm ## Fail when generated files (CRDs, RBAC, deepcopy, bundle, chart) are stale.
 	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
-		echo "generated files are stale; run 'make manifests generate' and commit:"; \
+		echo "generated files are stale; run 'make manifests generate bundle helm' and commit:"; \
 		git status --porcelain -- $(GENERATED); git --no-pager diff --stat -- $(GENERATED); exit 1; \
 	fi
 

@@ -20,9 +20,9 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
+
+	"github.com/intent-mapper/intent-mapper/hack/internal/kustomized"
 )
 
 // Package is the OLM package; Annotations are the bundle's format keys.
@@ -52,7 +52,7 @@ func write(o options) error {
 	if err := readYAML("config/manifests/bases/intent-mapper.clusterserviceversion.yaml", csv); err != nil {
 		return err
 	}
-	objs, err := kustomize("config/base")
+	objs, err := kustomized.Build("config/base")
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func write(o options) error {
 	if err := writeYAML(filepath.Join(manifests, Package+".clusterserviceversion.yaml"), csv); err != nil {
 		return err
 	}
-	for _, crd := range byKind(objs, "CustomResourceDefinition") {
+	for _, crd := range kustomized.ByKind(objs, "CustomResourceDefinition") {
 		parts := strings.SplitN(crd.GetName(), ".", 2) // plural.group → group_plural
 		name := parts[1] + "_" + parts[0]
 		if err := writeYAML(filepath.Join(manifests, name+".yaml"), crd.Object); err != nil {
@@ -126,7 +126,7 @@ func fillCSV(csv *operatorsv1alpha1.ClusterServiceVersion, objs []*unstructured.
 	csv.Spec.RelatedImages = []operatorsv1alpha1.RelatedImage{{Name: "intent-mapper", Image: o.image}}
 
 	spec := operatorsv1alpha1.StrategyDetailsDeployment{}
-	for _, u := range byKind(objs, "Deployment") {
+	for _, u := range kustomized.ByKind(objs, "Deployment") {
 		d := &appsv1.Deployment{}
 		if err := fromUnstructured(u, d); err != nil {
 			return err
@@ -151,7 +151,7 @@ func fillCSV(csv *operatorsv1alpha1.ClusterServiceVersion, objs []*unstructured.
 // permissions pairs each role with the ServiceAccounts its bindings name.
 func permissions(objs []*unstructured.Unstructured, roleKind, bindingKind string) ([]operatorsv1alpha1.StrategyDeploymentPermissions, error) {
 	rules := map[string][]rbacv1.PolicyRule{}
-	for _, u := range byKind(objs, roleKind) {
+	for _, u := range kustomized.ByKind(objs, roleKind) {
 		role := &rbacv1.ClusterRole{} // Role has the same rules field
 		if err := fromUnstructured(u, role); err != nil {
 			return nil, err
@@ -159,7 +159,7 @@ func permissions(objs []*unstructured.Unstructured, roleKind, bindingKind string
 		rules[role.Name] = role.Rules
 	}
 	bySA := map[string][]rbacv1.PolicyRule{}
-	for _, u := range byKind(objs, bindingKind) {
+	for _, u := range kustomized.ByKind(objs, bindingKind) {
 		b := &rbacv1.ClusterRoleBinding{} // RoleBinding has the same fields used here
 		if err := fromUnstructured(u, b); err != nil {
 			return nil, err
@@ -248,32 +248,6 @@ func scorecard(image string) map[string]any {
 			test("olm", "olm-status-descriptors"),
 		}}},
 	}
-}
-
-func kustomize(dir string) ([]*unstructured.Unstructured, error) {
-	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
-	if err != nil {
-		return nil, err
-	}
-	var out []*unstructured.Unstructured
-	for _, r := range res.Resources() {
-		m, err := r.Map()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, &unstructured.Unstructured{Object: m})
-	}
-	return out, nil
-}
-
-func byKind(objs []*unstructured.Unstructured, kind string) []*unstructured.Unstructured {
-	var out []*unstructured.Unstructured
-	for _, o := range objs {
-		if o.GetKind() == kind {
-			out = append(out, o)
-		}
-	}
-	return out
 }
 
 func fromUnstructured(u *unstructured.Unstructured, into any) error {
