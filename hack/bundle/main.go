@@ -183,12 +183,12 @@ func permissions(objs []*unstructured.Unstructured, roleKind, bindingKind string
 // has no place for them, so they ship as manifests of their own.
 func unboundClusterRoles(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
 	bound := map[string]bool{}
-	for _, u := range byKind(objs, "ClusterRoleBinding") {
+	for _, u := range kustomized.ByKind(objs, "ClusterRoleBinding") {
 		name, _, _ := unstructured.NestedString(u.Object, "roleRef", "name")
 		bound[name] = true
 	}
 	var out []*unstructured.Unstructured
-	for _, u := range byKind(objs, "ClusterRole") {
+	for _, u := range kustomized.ByKind(objs, "ClusterRole") {
 		if !bound[u.GetName()] {
 			out = append(out, u)
 		}
