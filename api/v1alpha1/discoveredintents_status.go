@@ -25,6 +25,7 @@ const (
 // Sort puts calls and everything inside them in their canonical order, so that the
 // same observations always serialise to the same bytes.
 func (s *DiscoveredIntentsStatus) Sort() {
+	slices.Sort(s.ServiceAccounts)
 	for i := range s.Calls {
 		s.Calls[i].sort()
 	}

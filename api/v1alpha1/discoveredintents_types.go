@@ -207,6 +207,14 @@ type DiscoveredIntentsStatus struct {
 	// +optional
 	Calls []Call `json:"calls,omitempty"`
 
+	// serviceAccounts are the ServiceAccounts the client's pods ran as when their calls were
+	// observed, sorted; Istio names the client by them (cluster.local/ns/NAMESPACE/sa/NAME).
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=253
+	// +optional
+	ServiceAccounts []string `json:"serviceAccounts,omitempty"`
+
 	// callCount is the number of entries in calls.
 	// +optional
 	CallCount int32 `json:"callCount,omitempty"`

@@ -254,6 +254,11 @@ func (in *DiscoveredIntentsStatus) DeepCopyInto(out *DiscoveredIntentsStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.ServiceAccounts != nil {
+		in, out := &in.ServiceAccounts, &out.ServiceAccounts
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.UndeclaredCount != nil {
 		in, out := &in.UndeclaredCount, &out.UndeclaredCount
 		*out = new(int32)

@@ -15,10 +15,11 @@ const maxPendingPaths = 1000
 
 // Batch is one client's pending calls, keyed by server.
 type Batch struct {
-	kind   discoveryv1alpha1.WorkloadKind
-	calls  map[serverKey]*pendingCall
-	oldest time.Time // oldest observation, for the observation-to-write delay
-	taken  time.Time
+	kind     discoveryv1alpha1.WorkloadKind
+	accounts set[string] // the client's ServiceAccounts
+	calls    map[serverKey]*pendingCall
+	oldest   time.Time // oldest observation, for the observation-to-write delay
+	taken    time.Time
 }
 
 type serverKey struct{ namespace, name string }
@@ -65,6 +66,9 @@ func (b *Batch) Len() int { return len(b.calls) }
 func (b *Batch) Oldest() time.Time { return b.oldest }
 
 func (b *Batch) add(c resolve.Call) {
+	if c.ClientAccount != "" {
+		b.accounts.add(c.ClientAccount)
+	}
 	key := serverKey{c.Server.Namespace, c.Server.Name}
 	p := b.calls[key]
 	if p == nil {
@@ -166,6 +170,9 @@ func (p *pendingCall) absorbPath(path string, op *pendingPath) {
 
 // absorb merges another batch of the same client into b.
 func (b *Batch) absorb(o *Batch) {
+	for a := range o.accounts {
+		b.accounts.add(a)
+	}
 	for key, oc := range o.calls {
 		p := b.calls[key]
 		if p == nil {

@@ -20,6 +20,7 @@ const (
 	maxMethods  = 16
 	maxDomains  = 64
 	maxTopics   = 1000
+	maxAccounts = 16
 )
 
 var droppedCalls = prometheus.NewCounter(prometheus.CounterOpts{
@@ -44,6 +45,7 @@ type MergeOptions struct {
 // but still applies retention.
 func (b *Batch) MergeInto(status *discoveryv1alpha1.DiscoveredIntentsStatus, opts MergeOptions, now time.Time) {
 	if b != nil {
+		status.ServiceAccounts = union(status.ServiceAccounts, b.accounts, maxAccounts)
 		for key, p := range b.calls {
 			c := status.Find(key.namespace, key.name)
 			if c == nil {

@@ -170,3 +170,12 @@ func TestKafkaTopicsAndOperations(t *testing.T) {
 		t.Errorf("kafka call %+v", c)
 	}
 }
+
+func TestMergeRecordsTheClientsServiceAccounts(t *testing.T) {
+	a, b := httpCall("/a", "GET", t0), httpCall("/b", "GET", t0)
+	a.ClientAccount, b.ClientAccount = "web", "api"
+	status := merged(t, a, b, httpCall("/c", "GET", t0))
+	if fmt.Sprint(status.ServiceAccounts) != "[api web]" {
+		t.Errorf("serviceAccounts = %v, want [api web]", status.ServiceAccounts)
+	}
+}
