@@ -19,6 +19,7 @@ func exportCommand(e *env) *cobra.Command {
 		apiVersion string
 		format     string
 		server     string
+		egress     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "export",
@@ -30,6 +31,9 @@ func exportCommand(e *env) *cobra.Command {
 				return err
 			}
 			items = calling(sinceFilter(items, since, e.now()), server)
+			if isPolicyFormat(format) {
+				return e.exportPolicies(cmd.Context(), items, format, egress)
+			}
 			var objs []any
 			for i := range items {
 				obj, err := declared.Export(&items[i], apiVersion)
@@ -43,7 +47,8 @@ func exportCommand(e *env) *cobra.Command {
 	}
 	cmd.Flags().DurationVar(&since, "since", 0, "only calls seen since this long ago")
 	cmd.Flags().StringVar(&apiVersion, "api-version", declared.V1alpha3, "ClientIntents version: "+declared.V1alpha3+" or "+declared.V2beta1)
-	cmd.Flags().StringVar(&format, "format", "yaml", "yaml (multi-document) or json (an array)")
+	cmd.Flags().StringVar(&format, "format", "yaml", "yaml (multi-document) or json (an array) of ClientIntents; or policies: "+policyFormats)
+	cmd.Flags().BoolVar(&egress, "egress", false, "with --format "+formatNetworkPolicy+": also an egress policy per client")
 	cmd.Flags().StringVar(&server, "server", "", "only clients that call this server, NAME.NAMESPACE (each with all its calls)")
 	return cmd
 }
