@@ -24,9 +24,9 @@ const RootNamespace = "istio-system"
 // request is what the server's proxy sees of a flow from one principal.
 type request struct {
 	principal, namespace string // empty when the client has no known identity
-	port                     int32
-	http                     bool
-	path, method             string
+	port                 int32
+	http                 bool
+	path, method         string
 }
 
 func authorizationVerdict(f Flow, server *Workload, aps []*securityv1.AuthorizationPolicy) string {

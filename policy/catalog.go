@@ -43,7 +43,9 @@ func NewCatalog() *Catalog {
 }
 
 // Workload returns the workload namespace/name, or nil.
-func (c *Catalog) Workload(namespace, name string) *Workload { return c.workloads[ref{namespace, name}] }
+func (c *Catalog) Workload(namespace, name string) *Workload {
+	return c.workloads[ref{namespace, name}]
+}
 
 // NamespaceLabels are a namespace's labels; kubernetes.io/metadata.name is always among them.
 func (c *Catalog) NamespaceLabels(namespace string) map[string]string {
