@@ -60,13 +60,14 @@ func newAuthorizationPolicy(w *Workload) *securityv1.AuthorizationPolicy {
 }
 
 func rule(e edge) *securityv1beta1.Rule {
-	var principals []string
+	principals := make([]string, 0, len(e.accounts))
 	for _, a := range e.accounts {
 		principals = append(principals, Principal(e.client.Namespace, a))
 	}
 	r := &securityv1beta1.Rule{From: []*securityv1beta1.Rule_From{{Source: &securityv1beta1.Source{Principals: principals}}}}
-	var ports []string
-	for _, p := range uniqueSorted(e.ports) {
+	unique := uniqueSorted(e.ports)
+	ports := make([]string, 0, len(unique))
+	for _, p := range unique {
 		ports = append(ports, strconv.Itoa(int(p)))
 	}
 	if e.call.Type != discoveryv1alpha1.CallHTTP || len(e.call.HTTP) == 0 || e.call.Truncated {

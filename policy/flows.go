@@ -81,7 +81,7 @@ func internetFlows(base Flow, call discoveryv1alpha1.Call) []Flow {
 	if len(targets) == 0 {
 		targets = []Flow{base}
 	}
-	var out []Flow
+	out := make([]Flow, 0, len(targets)*max(1, len(call.Ports)))
 	for _, t := range targets {
 		for _, p := range portsOrUnknown(call.Ports) {
 			f := t
@@ -129,8 +129,9 @@ func stringsOrUnknown(s []string) []string {
 // through a Service is that Service port's target.
 func (c *Catalog) podPorts(call discoveryv1alpha1.Call) []int32 {
 	server := c.Workload(call.Namespace, call.Name)
-	var out []int32
-	for _, p := range portsOrUnknown(call.Ports) {
+	seen := portsOrUnknown(call.Ports)
+	out := make([]int32, 0, len(seen))
+	for _, p := range seen {
 		target := c.serviceTarget(call, p)
 		n := resolvePort(target, server)
 		if n == 0 {

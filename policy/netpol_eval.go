@@ -146,7 +146,7 @@ func portsMatch(ports []networkingv1.NetworkPolicyPort, port int32, dest *Worklo
 }
 
 func names(nps []*networkingv1.NetworkPolicy) string {
-	var out []string
+	out := make([]string, 0, len(nps))
 	for _, np := range nps {
 		out = append(out, np.Namespace+"/"+np.Name)
 	}

@@ -1,8 +1,6 @@
 package policy
 
 import (
-	"slices"
-
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -60,10 +58,11 @@ func peer(w *Workload, from string) networkingv1.NetworkPolicyPeer {
 
 // netpolPorts lists TCP ports; none means every port (the call's ports were not seen).
 func netpolPorts(ports []int32) []networkingv1.NetworkPolicyPort {
-	var out []networkingv1.NetworkPolicyPort
-	for _, p := range uniqueSorted(ports) {
+	unique := uniqueSorted(ports)
+	out := make([]networkingv1.NetworkPolicyPort, 0, len(unique))
+	for _, p := range unique {
 		port := intstr.FromInt32(p)
 		out = append(out, networkingv1.NetworkPolicyPort{Protocol: &tcp, Port: &port})
 	}
-	return slices.Clip(out)
+	return out
 }

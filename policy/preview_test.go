@@ -42,8 +42,9 @@ func policies(t *testing.T, yamls ...string) *Policies {
 // denied runs the preview and returns the denied flows' clients, in order.
 func denied(t *testing.T, pols *Policies, flows ...Flow) string {
 	t.Helper()
-	var out []string
-	for _, d := range Preview(flows, pols, shop()) {
+	denials := Preview(flows, pols, shop())
+	out := make([]string, 0, len(denials))
+	for _, d := range denials {
 		out = append(out, strings.TrimSpace(d.Flow.Client+" "+d.Flow.Method+" "+d.Flow.Path))
 	}
 	return strings.TrimSpace(strings.Join(out, ", "))
@@ -108,7 +109,7 @@ spec:
 	}
 	name := Flow{Client: "web", ClientNamespace: "shop", Server: "api.stripe.com", Port: 443}
 	got := Preview([]Flow{out("198.51.100.7"), out("198.51.100.9"), name, flow("web", "shop", "", "")}, policies(t, egress), shop())
-	var lines []string
+	lines := make([]string, 0, len(got))
 	for _, d := range got {
 		lines = append(lines, d.Flow.Server)
 	}

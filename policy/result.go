@@ -48,16 +48,16 @@ func edges(items []discoveryv1alpha1.DiscoveredIntents, cat *Catalog, res *Resul
 	var out []edge
 	for i := range items {
 		di := &items[i]
-		client := selectable(cat, di.Namespace, di.Spec.Workload.Name, "client", res)
+		from := selectable(cat, di.Namespace, di.Spec.Workload.Name, "client", res)
 		for _, call := range di.Status.Calls {
 			if call.Type == discoveryv1alpha1.CallInternet {
 				continue
 			}
 			server := selectable(cat, call.Namespace, call.Name, "server", res)
-			if client == nil || server == nil {
+			if from == nil || server == nil {
 				continue
 			}
-			e := edge{client: client, server: server, accounts: di.Status.ServiceAccounts, call: call}
+			e := edge{client: from, server: server, accounts: di.Status.ServiceAccounts, call: call}
 			if len(call.Ports) > 0 {
 				e.ports = cat.podPorts(call)
 			}
