@@ -64,7 +64,7 @@ func applicable(aps []*securityv1.AuthorizationPolicy, w *Workload) []*securityv
 		if ap.Spec.TargetRef != nil || len(ap.Spec.TargetRefs) > 0 {
 			continue
 		}
-		if sel := ap.Spec.Selector; sel != nil && !labels.SelectorFromSet(sel.MatchLabels).Matches(labels.Set(w.Labels)) {
+		if sel := ap.Spec.Selector; sel != nil && !w.Unknown && !labels.SelectorFromSet(sel.MatchLabels).Matches(labels.Set(w.Labels)) {
 			continue
 		}
 		out = append(out, ap)

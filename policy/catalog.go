@@ -24,6 +24,8 @@ type Workload struct {
 	Kind            string
 	Labels          map[string]string
 	Ports           []corev1.ContainerPort
+	// Unknown is set for a workload not found in the cluster, whose labels are unknown.
+	Unknown bool
 	// Ambiguous says why the labels cannot select this workload's pods alone; empty when they can.
 	Ambiguous string
 }

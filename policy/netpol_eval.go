@@ -28,7 +28,7 @@ func ingressVerdict(f Flow, client, server *Workload, nps []networkingv1.Network
 			}
 		}
 	}
-	return "ingress of " + server.Name + " isolated by " + names(isolating) + ", no rule allows it"
+	return "ingress of " + server.Name + " isolated by " + names(isolating) + ", no rule allows it" + unknown(client, server)
 }
 
 func egressVerdict(f Flow, client, server *Workload, nps []networkingv1.NetworkPolicy, cat *Catalog) string {
@@ -43,7 +43,7 @@ func egressVerdict(f Flow, client, server *Workload, nps []networkingv1.NetworkP
 			}
 		}
 	}
-	why := "egress of " + client.Name + " isolated by " + names(isolating) + ", no rule allows it"
+	why := "egress of " + client.Name + " isolated by " + names(isolating) + ", no rule allows it" + unknown(client, server)
 	if f.Internet() && !f.IP.IsValid() {
 		why += " (a name: NetworkPolicy allows IPs only)"
 	}
@@ -55,7 +55,7 @@ func selecting(nps []networkingv1.NetworkPolicy, w *Workload, t networkingv1.Pol
 	var out []*networkingv1.NetworkPolicy
 	for i := range nps {
 		np := &nps[i]
-		if np.Namespace == w.Namespace && selects(&np.Spec.PodSelector, w.Labels) && slices.Contains(policyTypes(np), t) {
+		if np.Namespace == w.Namespace && (w.Unknown || selects(&np.Spec.PodSelector, w.Labels)) && slices.Contains(policyTypes(np), t) {
 			out = append(out, np)
 		}
 	}
@@ -143,6 +143,20 @@ func portsMatch(ports []networkingv1.NetworkPolicyPort, port int32, dest *Worklo
 		}
 	}
 	return false
+}
+
+// unknown says which ends were not found in the cluster, so could not be matched by labels.
+func unknown(ws ...*Workload) string {
+	var out []string
+	for _, w := range ws {
+		if w != nil && w.Unknown {
+			out = append(out, w.Name+"."+w.Namespace)
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return " (not in the cluster, labels unknown: " + strings.Join(out, ", ") + ")"
 }
 
 func names(nps []*networkingv1.NetworkPolicy) string {

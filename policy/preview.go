@@ -43,15 +43,10 @@ func Preview(flows []Flow, pols *Policies, cat *Catalog) []Denial {
 
 // verdict returns why a flow is denied, or "" when every policy lets it through.
 func verdict(f Flow, pols *Policies, cat *Catalog) string {
-	client := cat.Workload(f.ClientNamespace, f.Client)
-	if client == nil {
-		return "client not found in the cluster: its pods' labels are unknown"
-	}
+	client := known(cat, f.ClientNamespace, f.Client)
 	var server *Workload
 	if !f.Internet() {
-		if server = cat.Workload(f.ServerNamespace, f.Server); server == nil {
-			return "server not found in the cluster: its pods' labels are unknown"
-		}
+		server = known(cat, f.ServerNamespace, f.Server)
 	}
 	if r := egressVerdict(f, client, server, pols.Network, cat); r != "" {
 		return r
@@ -63,6 +58,15 @@ func verdict(f Flow, pols *Policies, cat *Catalog) string {
 		return r
 	}
 	return authorizationVerdict(f, server, pols.Authorization)
+}
+
+// known returns the catalog's workload, or one whose labels are unknown: any policy of
+// its namespace may then select it.
+func known(cat *Catalog, namespace, name string) *Workload {
+	if w := cat.Workload(namespace, name); w != nil {
+		return w
+	}
+	return &Workload{Namespace: namespace, Name: name, Unknown: true}
 }
 
 // ParsePolicies reads NetworkPolicies and AuthorizationPolicies from YAML or JSON

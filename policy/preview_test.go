@@ -214,3 +214,14 @@ func FuzzParsePolicies(f *testing.F) {
 		Preview([]Flow{flow("web", "shop", "/a", "GET"), flow("batch", "jobs", "", "")}, p, shop())
 	})
 }
+
+func TestWorkloadsNotInTheClusterAreDeniedOnlyWherePoliciesMayApply(t *testing.T) {
+	gone := flow("gone", "shop", "", "")
+	if got := denied(t, &Policies{}, gone); got != "" {
+		t.Errorf("no policy denies nothing, even for an unknown client: %q", got)
+	}
+	d := Preview([]Flow{gone}, policies(t, allowWebToAPI), shop())
+	if len(d) != 1 || !strings.Contains(d[0].Reason, "labels unknown: gone.shop") {
+		t.Errorf("an unknown client cannot be matched by labels: %v", d)
+	}
+}

@@ -89,6 +89,7 @@ func (e *env) exportPolicies(ctx context.Context, items []discoveryv1alpha1.Disc
 		}
 		_, _ = e.out.Write(stripCreation(raw))
 	}
+	slices.Sort(res.Problems)
 	for _, p := range slices.Compact(res.Problems) {
 		_, _ = fmt.Fprintln(e.errOut, "not generated:", p)
 	}
