@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -76,6 +77,9 @@ func (e *env) exportPolicies(ctx context.Context, items []discoveryv1alpha1.Disc
 			res.Problems = append(res.Problems, eg.Problems...)
 		}
 	case formatAuthorizationPolicy:
+		if egress {
+			return fmt.Errorf("--egress goes with --format %s", formatNetworkPolicy)
+		}
 		res = policy.AuthorizationPolicies(items, cat)
 	}
 	for _, g := range res.Policies {
@@ -87,7 +91,7 @@ func (e *env) exportPolicies(ctx context.Context, items []discoveryv1alpha1.Disc
 		for _, n := range g.Notes {
 			_, _ = fmt.Fprintf(e.out, "# review: %s\n", n)
 		}
-		_, _ = e.out.Write(stripCreation(raw))
+		_, _ = e.out.Write(bytes.Replace(stripCreation(raw), []byte("\nstatus: {}\n"), []byte("\n"), 1))
 	}
 	slices.Sort(res.Problems)
 	for _, p := range slices.Compact(res.Problems) {
