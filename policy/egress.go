@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -36,11 +37,15 @@ func EgressPolicies(items []discoveryv1alpha1.DiscoveredIntents, cat *Catalog) R
 		if client == nil || client.Ambiguous != "" {
 			continue // reported by edges
 		}
-		internet, names := internetRules(di, &res)
+		internet, names, resolved := internetRules(di, &res)
 		np := newNetworkPolicy(client, client.Name+"-egress", networkingv1.PolicyTypeEgress)
 		np.Spec.Egress = append(append([]networkingv1.NetworkPolicyEgressRule{dnsRule()}, rules[client]...), internet...)
 		g := Generated{Object: np}
-		if len(names) > 0 {
+		switch {
+		case len(resolved) > 0:
+			g.Notes = append(g.Notes, fmt.Sprintf("%s allowed by the addresses they resolved to when observed (%s), which DNS may change; names need a CNI with FQDN policies",
+				strings.Join(names, ", "), strings.Join(resolved, ", ")))
+		case len(names) > 0:
 			g.Notes = append(g.Notes, fmt.Sprintf("not allowed here, by name only: %s; a NetworkPolicy selects IPs, names need a CNI with FQDN policies",
 				strings.Join(names, ", ")))
 		}
@@ -61,18 +66,18 @@ func dnsRule() networkingv1.NetworkPolicyEgressRule {
 	}
 }
 
-// internetRules allows the internet IPs the client connected to, and returns the names
-// it reached that only a CNI with FQDN policies can allow.
-func internetRules(di *discoveryv1alpha1.DiscoveredIntents, res *Result) ([]networkingv1.NetworkPolicyEgressRule, []string) {
-	var rules []networkingv1.NetworkPolicyEgressRule
-	var names []string
+// internetRules allows the internet IPs the client connected to, those its names
+// resolved to included, and returns the names (only a CNI with FQDN policies can allow
+// them as names) and the addresses they resolved to.
+func internetRules(di *discoveryv1alpha1.DiscoveredIntents, res *Result) (rules []networkingv1.NetworkPolicyEgressRule, names, resolved []string) {
 	for _, call := range di.Status.Calls {
 		if call.Type != discoveryv1alpha1.CallInternet || call.Internet == nil {
 			continue
 		}
 		names = append(names, call.Internet.Domains...)
+		resolved = append(resolved, call.Internet.ResolvedIPs...)
 		var peers []networkingv1.NetworkPolicyPeer
-		for _, s := range call.Internet.IPs {
+		for _, s := range append(slices.Clone(call.Internet.IPs), call.Internet.ResolvedIPs...) {
 			ip, err := netip.ParseAddr(s)
 			if err != nil {
 				res.problem("client %s.%s: internet address %q is not an IP", di.Spec.Workload.Name, di.Namespace, s)
@@ -84,5 +89,5 @@ func internetRules(di *discoveryv1alpha1.DiscoveredIntents, res *Result) ([]netw
 			rules = append(rules, networkingv1.NetworkPolicyEgressRule{To: peers, Ports: netpolPorts(call.Ports)})
 		}
 	}
-	return rules, uniqueSorted(names)
+	return rules, uniqueSorted(names), uniqueSorted(resolved)
 }

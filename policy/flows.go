@@ -31,6 +31,9 @@ func (f Flow) String() string {
 	if f.Internet() {
 		to = f.Server
 	}
+	if f.Internet() && f.IP.IsValid() && f.IP.String() != f.Server {
+		to += " (" + f.IP.String() + ")"
+	}
 	s := fmt.Sprintf("%s.%s -> %s", f.Client, f.ClientNamespace, to)
 	if f.Port != 0 {
 		s += ":" + strconv.Itoa(int(f.Port))
@@ -69,7 +72,13 @@ func internetFlows(base Flow, call discoveryv1alpha1.Call) []Flow {
 		for _, d := range call.Internet.Domains {
 			f := base
 			f.Server = d
-			targets = append(targets, f)
+			if len(call.Internet.ResolvedIPs) == 0 {
+				targets = append(targets, f)
+			}
+			for _, ip := range call.Internet.ResolvedIPs {
+				f.IP, _ = netip.ParseAddr(ip)
+				targets = append(targets, f)
+			}
 		}
 		for _, ip := range call.Internet.IPs {
 			f := base

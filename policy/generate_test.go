@@ -31,7 +31,9 @@ func shopMap() []discoveryv1alpha1.DiscoveredIntents {
 			discoveryv1alpha1.HTTPPath{Path: "/items/*", Methods: []string{"GET", "HEAD"}},
 			discoveryv1alpha1.HTTPPath{Path: "/orders", Methods: []string{"POST"}}),
 			discoveryv1alpha1.Call{Name: "198.51.100.7", Type: discoveryv1alpha1.CallInternet, Ports: []int32{443},
-				Internet: &discoveryv1alpha1.InternetTarget{IPs: []string{"198.51.100.7"}}}),
+				Internet: &discoveryv1alpha1.InternetTarget{IPs: []string{"198.51.100.7"}}},
+			discoveryv1alpha1.Call{Name: "api.stripe.com", Type: discoveryv1alpha1.CallInternet, Ports: []int32{443},
+				Internet: &discoveryv1alpha1.InternetTarget{Domains: []string{"api.stripe.com"}, ResolvedIPs: []string{"198.51.100.20"}}}),
 		clientOf("jobs", "batch", api(discoveryv1alpha1.CallTCP)),
 	}
 }
@@ -79,6 +81,11 @@ func TestGeneratedPoliciesAllowTheMapAndNothingElse(t *testing.T) {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("NetworkPolicy lacks %q:\n%s", want, raw)
 		}
+	}
+
+	eg, _ := yaml.Marshal(egress.Policies[1].Object) // web-egress
+	if !strings.Contains(string(eg), "cidr: 198.51.100.20/32") || !strings.Contains(strings.Join(egress.Policies[1].Notes, ""), "api.stripe.com allowed by the addresses") {
+		t.Errorf("a name is allowed by the addresses it resolved to, and the export says so: %v\n%s", egress.Policies[1].Notes, eg)
 	}
 
 	without := m[:1] // batch is not in the map the policies come from

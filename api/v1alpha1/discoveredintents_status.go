@@ -48,6 +48,7 @@ func (c *Call) sort() {
 	if c.Internet != nil {
 		slices.Sort(c.Internet.Domains)
 		slices.Sort(c.Internet.IPs)
+		slices.Sort(c.Internet.ResolvedIPs)
 	}
 }
 

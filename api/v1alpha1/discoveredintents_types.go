@@ -92,6 +92,14 @@ type InternetTarget struct {
 	// +kubebuilder:validation:items:MaxLength=45
 	// +optional
 	IPs []string `json:"ips,omitempty"`
+
+	// resolvedIPs are the addresses the domains resolved to that the client connected to,
+	// sorted: what an IP-based egress policy must allow (they change when the DNS does).
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=45
+	// +optional
+	ResolvedIPs []string `json:"resolvedIPs,omitempty"`
 }
 
 // KafkaTopic is one Kafka topic a client accessed, with the operations it performed.

@@ -33,6 +33,7 @@ type pendingCall struct {
 	truncated bool
 	domains   set[string]
 	ips       set[string]
+	resolved  set[string]            // addresses the domains resolved to
 	topics    map[string]set[string] // Kafka topic → operations
 	first     time.Time              // zero when only history was seen
 	last      time.Time
@@ -89,6 +90,9 @@ func (b *Batch) add(c resolve.Call) {
 	}
 	if c.IP != "" {
 		p.ips.add(c.IP)
+	}
+	if c.ResolvedIP != "" {
+		p.resolved.add(c.ResolvedIP)
 	}
 	if c.Topic != "" {
 		p.addTopic(c.Topic, c.Operation)
@@ -193,6 +197,9 @@ func (b *Batch) absorb(o *Batch) {
 		}
 		for v := range oc.ips {
 			p.ips.add(v)
+		}
+		for v := range oc.resolved {
+			p.resolved.add(v)
 		}
 		for path, op := range oc.paths {
 			p.absorbPath(path, op)

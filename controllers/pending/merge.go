@@ -73,12 +73,13 @@ func (p *pendingCall) mergeInto(c *discoveryv1alpha1.Call, opts MergeOptions) {
 	}
 	c.Services = union(c.Services, p.services, maxServices)
 	c.Ports = union(c.Ports, p.ports, maxPorts)
-	if len(p.domains) > 0 || len(p.ips) > 0 {
+	if len(p.domains) > 0 || len(p.ips) > 0 || len(p.resolved) > 0 {
 		if c.Internet == nil {
 			c.Internet = &discoveryv1alpha1.InternetTarget{}
 		}
 		c.Internet.Domains = union(c.Internet.Domains, p.domains, maxDomains)
 		c.Internet.IPs = union(c.Internet.IPs, p.ips, maxDomains)
+		c.Internet.ResolvedIPs = union(c.Internet.ResolvedIPs, p.resolved, maxDomains)
 	}
 	for _, path := range p.pathsByUse() {
 		pp := p.paths[path]

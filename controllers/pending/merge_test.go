@@ -179,3 +179,15 @@ func TestMergeRecordsTheClientsServiceAccounts(t *testing.T) {
 		t.Errorf("serviceAccounts = %v, want [api web]", status.ServiceAccounts)
 	}
 }
+
+func TestMergeKeepsTheAddressesNamesResolvedTo(t *testing.T) {
+	stripe := func(ip string) resolve.Call {
+		return resolve.Call{Client: client, Server: resolve.Workload{Name: "api.stripe.com"}, Type: discoveryv1alpha1.CallInternet,
+			Port: 443, Domain: "api.stripe.com", ResolvedIP: ip, Time: t0}
+	}
+	status := merged(t, stripe("198.51.100.20"), stripe("198.51.100.21"), stripe("198.51.100.20"))
+	in := status.Calls[0].Internet
+	if fmt.Sprint(in.ResolvedIPs) != "[198.51.100.20 198.51.100.21]" || len(in.IPs) != 0 {
+		t.Errorf("internet %+v", in)
+	}
+}

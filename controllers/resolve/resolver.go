@@ -27,8 +27,10 @@ type Call struct {
 	Port    uint16
 	Domain  string // internet calls: the name the client resolved
 	IP      string // internet calls with no name
-	Method  string
-	Path    string
+	// ResolvedIP is the address an internet call's name resolved to, and was connected to.
+	ResolvedIP string
+	Method     string
+	Path       string
 	// Topic and Operation are a Kafka access.
 	Topic     string
 	Operation string
@@ -222,6 +224,7 @@ func (r *Resolver) connection(node string, c *reportv1.Connection, emit func(Cal
 	case named:
 		call := base
 		call.Type, call.Server, call.Domain = discoveryv1alpha1.CallInternet, Workload{Name: name}, name
+		call.ResolvedIP = server.String()
 		emit(call)
 	case isPublic(server):
 		call := base

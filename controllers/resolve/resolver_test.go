@@ -175,3 +175,16 @@ func TestTheClientsServiceAccountIsRecorded(t *testing.T) {
 		t.Errorf("a pod naming no ServiceAccount runs as default: %+v", mesh)
 	}
 }
+
+func TestAnInternetNameKeepsTheAddressItResolvedTo(t *testing.T) {
+	r := resolver(pod("client", "10.0.0.1", false))
+	var calls []Call
+	r.Resolve(&reportv1.Report{Node: "node-a",
+		DNS: []reportv1.DNSAnswer{{Client: netip.MustParseAddr("10.0.0.1"), Name: "api.stripe.com",
+			IPs: []netip.Addr{netip.MustParseAddr("198.51.100.20")}, TTL: 60, Time: now}},
+		Connections: []reportv1.Connection{{Client: netip.MustParseAddr("10.0.0.1"), Server: netip.MustParseAddr("198.51.100.20"), Port: 443, Time: now}},
+	}, func(c Call) { calls = append(calls, c) })
+	if len(calls) != 1 || calls[0].Domain != "api.stripe.com" || calls[0].ResolvedIP != "198.51.100.20" || calls[0].IP != "" {
+		t.Errorf("calls %+v", calls)
+	}
+}
