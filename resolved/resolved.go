@@ -19,6 +19,8 @@ type Workload struct {
 // Call is one resolved observation: a client workload calling a server.
 type Call struct {
 	Client Workload
+	// ClientAccount is the ServiceAccount of the client's pod.
+	ClientAccount string
 	// Server is the server workload; for an internet call its Namespace is empty and
 	// its Name is the domain (or the IP when no name was seen).
 	Server  Workload
@@ -27,8 +29,10 @@ type Call struct {
 	Port    uint16
 	Domain  string // internet calls: the name the client resolved
 	IP      string // internet calls with no name
-	Method  string
-	Path    string
+	// ResolvedIP is the address an internet call's name resolved to, and was connected to.
+	ResolvedIP string
+	Method     string
+	Path       string
 	// Topic and Operation are a Kafka access.
 	Topic     string
 	Operation string

@@ -38,6 +38,7 @@ const (
 // Sort puts calls and everything inside them in their canonical order, so that the
 // same observations always serialise to the same bytes.
 func (s *DiscoveredIntentsStatus) Sort() {
+	slices.Sort(s.ServiceAccounts)
 	for i := range s.Calls {
 		s.Calls[i].sort()
 	}
@@ -60,6 +61,7 @@ func (c *Call) sort() {
 	if c.Internet != nil {
 		slices.Sort(c.Internet.Domains)
 		slices.Sort(c.Internet.IPs)
+		slices.Sort(c.Internet.ResolvedIPs)
 	}
 }
 

@@ -92,6 +92,14 @@ type InternetTarget struct {
 	// +kubebuilder:validation:items:MaxLength=45
 	// +optional
 	IPs []string `json:"ips,omitempty"`
+
+	// resolvedIPs are the addresses the domains resolved to that the client connected to,
+	// sorted: what an IP-based egress policy must allow (they change when the DNS does).
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=45
+	// +optional
+	ResolvedIPs []string `json:"resolvedIPs,omitempty"`
 }
 
 // KafkaTopic is one Kafka topic a client accessed, with the operations it performed.
@@ -206,6 +214,14 @@ type DiscoveredIntentsStatus struct {
 	// +kubebuilder:validation:MaxItems=2000
 	// +optional
 	Calls []Call `json:"calls,omitempty"`
+
+	// serviceAccounts are the ServiceAccounts the client's pods ran as when their calls were
+	// observed, sorted; Istio names the client by them (cluster.local/ns/NAMESPACE/sa/NAME).
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=253
+	// +optional
+	ServiceAccounts []string `json:"serviceAccounts,omitempty"`
 
 	// callCount is the number of entries in calls.
 	// +optional

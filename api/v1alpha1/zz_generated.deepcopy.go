@@ -254,6 +254,11 @@ func (in *DiscoveredIntentsStatus) DeepCopyInto(out *DiscoveredIntentsStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.ServiceAccounts != nil {
+		in, out := &in.ServiceAccounts, &out.ServiceAccounts
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.UndeclaredCount != nil {
 		in, out := &in.UndeclaredCount, &out.UndeclaredCount
 		*out = new(int32)
@@ -423,6 +428,11 @@ func (in *InternetTarget) DeepCopyInto(out *InternetTarget) {
 	}
 	if in.IPs != nil {
 		in, out := &in.IPs, &out.IPs
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
+	if in.ResolvedIPs != nil {
+		in, out := &in.ResolvedIPs, &out.ResolvedIPs
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}

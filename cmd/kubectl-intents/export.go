@@ -26,6 +26,7 @@ func exportCommand(e *env) *cobra.Command {
 		apiVersion string
 		format     string
 		server     string
+		egress     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "export",
@@ -39,12 +40,16 @@ func exportCommand(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			items = calling(sinceFilter(items, since, e.now()), server)
+			if isPolicyFormat(format) {
+				return e.exportPolicies(cmd.Context(), items, format, egress)
+			}
 			if apiVersion == "" {
 				if apiVersion, err = e.clusterVersion(); err != nil {
 					return err
 				}
 			}
-			objs, gaps, err := exportAll(calling(sinceFilter(items, since, e.now()), server), apiVersion)
+			objs, gaps, err := exportAll(items, apiVersion)
 			if err != nil {
 				return err
 			}
@@ -55,7 +60,8 @@ func exportCommand(e *env) *cobra.Command {
 	cmd.Flags().DurationVar(&since, "since", 0, "only calls seen since this long ago")
 	cmd.Flags().StringVar(&apiVersion, "api-version", "", "ClientIntents version, one of "+strings.Join(declared.Writable, ", ")+
 		" (default: the cluster's preferred, else "+declared.V2beta1+")")
-	cmd.Flags().StringVar(&format, "format", "yaml", "yaml (multi-document) or json (a List)")
+	cmd.Flags().StringVar(&format, "format", "yaml", "yaml (multi-document) or json (a List) of ClientIntents; or policies: "+policyFormats)
+	cmd.Flags().BoolVar(&egress, "egress", false, "with --format "+formatNetworkPolicy+": also an egress policy per client")
 	cmd.Flags().StringVar(&server, "server", "", "only clients that call this server, NAME.NAMESPACE (each with all its calls)")
 	return cmd
 }

@@ -46,6 +46,7 @@ func runAt(args []string, in io.Reader, out, errOut io.Writer, now func() time.T
 	e.flags.AddFlags(root.PersistentFlags())
 	root.PersistentFlags().BoolVarP(&e.allNamespaces, "all-namespaces", "A", false, "every namespace")
 	root.AddCommand(listCommand(e), exportCommand(e), diffCommand(e), visualizeCommand(e), resetCommand(e))
+	root.AddCommand(previewCommand(e))
 	root.SetArgs(args)
 	root.SetIn(in)
 	root.SetOut(out)

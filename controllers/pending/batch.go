@@ -15,11 +15,12 @@ const maxPendingPaths = 1000
 
 // Batch is one client's pending calls, keyed by server.
 type Batch struct {
-	name   string // the client workload's name, which the object's name may extend
-	kind   discoveryv1alpha1.WorkloadKind
-	calls  map[serverKey]*pendingCall
-	oldest time.Time // oldest observation, for the observation-to-write delay
-	taken  time.Time
+	name     string // the client workload's name, which the object's name may extend
+	kind     discoveryv1alpha1.WorkloadKind
+	accounts set[string] // the client's ServiceAccounts
+	calls    map[serverKey]*pendingCall
+	oldest   time.Time // oldest observation, for the observation-to-write delay
+	taken    time.Time
 }
 
 type serverKey struct{ namespace, name string }
@@ -33,6 +34,7 @@ type pendingCall struct {
 	truncated bool
 	domains   set[string]
 	ips       set[string]
+	resolved  set[string]            // addresses the domains resolved to
 	topics    map[string]set[string] // Kafka topic → operations
 	first     time.Time              // zero when only history was seen
 	last      time.Time
@@ -66,6 +68,9 @@ func (b *Batch) Len() int { return len(b.calls) }
 func (b *Batch) Oldest() time.Time { return b.oldest }
 
 func (b *Batch) add(c resolve.Call) {
+	if c.ClientAccount != "" {
+		b.accounts.add(c.ClientAccount)
+	}
 	key := serverKey{c.Server.Namespace, c.Server.Name}
 	p := b.calls[key]
 	if p == nil {
@@ -86,6 +91,9 @@ func (b *Batch) add(c resolve.Call) {
 	}
 	if c.IP != "" {
 		p.ips.add(c.IP)
+	}
+	if c.ResolvedIP != "" {
+		p.resolved.add(c.ResolvedIP)
 	}
 	if c.Topic != "" {
 		p.addTopic(c.Topic, c.Operation)
@@ -167,6 +175,9 @@ func (p *pendingCall) absorbPath(path string, op *pendingPath) {
 
 // absorb merges another batch of the same client into b.
 func (b *Batch) absorb(o *Batch) {
+	for a := range o.accounts {
+		b.accounts.add(a)
+	}
 	for key, oc := range o.calls {
 		p := b.calls[key]
 		if p == nil {
@@ -187,6 +198,9 @@ func (b *Batch) absorb(o *Batch) {
 		}
 		for v := range oc.ips {
 			p.ips.add(v)
+		}
+		for v := range oc.resolved {
+			p.resolved.add(v)
 		}
 		for path, op := range oc.paths {
 			p.absorbPath(path, op)

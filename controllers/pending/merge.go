@@ -20,6 +20,7 @@ const (
 	maxMethods  = 16
 	maxDomains  = 64
 	maxTopics   = 1000
+	maxAccounts = 16
 )
 
 var droppedCalls = prometheus.NewCounter(prometheus.CounterOpts{
@@ -44,6 +45,7 @@ type MergeOptions struct {
 // but still applies retention.
 func (b *Batch) MergeInto(status *discoveryv1alpha1.DiscoveredIntentsStatus, opts MergeOptions, now time.Time) {
 	if b != nil {
+		status.ServiceAccounts = union(status.ServiceAccounts, b.accounts, maxAccounts)
 		for key, p := range b.calls {
 			c := status.Find(key.namespace, key.name)
 			if c == nil {
@@ -71,12 +73,13 @@ func (p *pendingCall) mergeInto(c *discoveryv1alpha1.Call, opts MergeOptions) {
 	}
 	c.Services = union(c.Services, p.services, maxServices)
 	c.Ports = union(c.Ports, p.ports, maxPorts)
-	if len(p.domains) > 0 || len(p.ips) > 0 {
+	if len(p.domains) > 0 || len(p.ips) > 0 || len(p.resolved) > 0 {
 		if c.Internet == nil {
 			c.Internet = &discoveryv1alpha1.InternetTarget{}
 		}
 		c.Internet.Domains = union(c.Internet.Domains, p.domains, maxDomains)
 		c.Internet.IPs = union(c.Internet.IPs, p.ips, maxDomains)
+		c.Internet.ResolvedIPs = union(c.Internet.ResolvedIPs, p.resolved, maxDomains)
 	}
 	for _, path := range p.pathsByUse() {
 		pp := p.paths[path]

@@ -170,3 +170,24 @@ func TestKafkaTopicsAndOperations(t *testing.T) {
 		t.Errorf("kafka call %+v", c)
 	}
 }
+
+func TestMergeRecordsTheClientsServiceAccounts(t *testing.T) {
+	a, b := httpCall("/a", "GET", t0), httpCall("/b", "GET", t0)
+	a.ClientAccount, b.ClientAccount = "web", "api"
+	status := merged(t, a, b, httpCall("/c", "GET", t0))
+	if fmt.Sprint(status.ServiceAccounts) != "[api web]" {
+		t.Errorf("serviceAccounts = %v, want [api web]", status.ServiceAccounts)
+	}
+}
+
+func TestMergeKeepsTheAddressesNamesResolvedTo(t *testing.T) {
+	stripe := func(ip string) resolve.Call {
+		return resolve.Call{Client: client, Server: resolve.Workload{Name: "api.stripe.com"}, Type: discoveryv1alpha1.CallInternet,
+			Port: 443, Domain: "api.stripe.com", ResolvedIP: ip, Time: t0}
+	}
+	status := merged(t, stripe("198.51.100.20"), stripe("198.51.100.21"), stripe("198.51.100.20"))
+	in := status.Calls[0].Internet
+	if fmt.Sprint(in.ResolvedIPs) != "[198.51.100.20 198.51.100.21]" || len(in.IPs) != 0 {
+		t.Errorf("internet %+v", in)
+	}
+}

@@ -30,7 +30,8 @@ type podRecord struct {
 	start       time.Time // creation: the IP cannot be the pod's before it existed
 	end         time.Time // deletion or termination; zero while the pod holds its IPs
 	workload    Workload
-	settled     bool // workload found from real owners, not from a name guess
+	settled     bool   // workload found from real owners, not from a name guess
+	account     string // the pod's ServiceAccount
 }
 
 // workloadKey names a workload without its kind, as Istio's labels do.
@@ -58,6 +59,7 @@ type podIndex struct {
 type workloadCount struct {
 	workload Workload
 	pods     int
+	account  string // ServiceAccount of the pod tracked last
 }
 
 func newPodIndex(owners OwnerLookup, tombstoneTTL time.Duration, maxTombstones int) *podIndex {
@@ -90,6 +92,7 @@ func (x *podIndex) upsert(ctx context.Context, pod *corev1.Pod, now time.Time) {
 		uid: pod.UID, namespace: pod.Namespace, name: pod.Name, node: pod.Spec.NodeName,
 		labels: labels.Set(pod.Labels), hostNetwork: pod.Spec.HostNetwork,
 		ports: podPorts(pod), ips: podIPs(pod), start: pod.CreationTimestamp.Time,
+		account: serviceAccount(pod),
 	}
 	if old != nil && old.settled {
 		rec.workload, rec.settled = old.workload, true
@@ -157,13 +160,13 @@ func (x *podIndex) index(rec *podRecord) {
 func (x *podIndex) track(rec *podRecord) {
 	key := workloadKey{rec.workload.Namespace, rec.workload.Name}
 	c := x.workloads[key]
-	x.workloads[key] = workloadCount{workload: rec.workload, pods: c.pods + 1}
+	x.workloads[key] = workloadCount{workload: rec.workload, pods: c.pods + 1, account: rec.account}
 }
 
 func (x *podIndex) untrack(rec *podRecord) {
 	key := workloadKey{rec.workload.Namespace, rec.workload.Name}
 	if c := x.workloads[key]; c.pods > 1 {
-		x.workloads[key] = workloadCount{workload: c.workload, pods: c.pods - 1}
+		x.workloads[key] = workloadCount{workload: c.workload, pods: c.pods - 1, account: c.account}
 	} else {
 		delete(x.workloads, key)
 	}
@@ -245,12 +248,21 @@ func (x *podIndex) namespaceGeneration(namespace string) uint64 {
 	return x.generation[namespace]
 }
 
-// hasWorkload reports whether some known pod (live or tombstoned) belongs to w, and its kind.
-func (x *podIndex) hasWorkload(namespace, name string) (Workload, bool) {
+// hasWorkload reports whether some known pod (live or tombstoned) belongs to w, and its
+// kind and ServiceAccount.
+func (x *podIndex) hasWorkload(namespace, name string) (Workload, string, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	c, ok := x.workloads[workloadKey{namespace, name}]
-	return c.workload, ok
+	return c.workload, c.account, ok
+}
+
+// serviceAccount is the pod's ServiceAccount; a pod that names none runs as "default".
+func serviceAccount(pod *corev1.Pod) string {
+	if pod.Spec.ServiceAccountName != "" {
+		return pod.Spec.ServiceAccountName
+	}
+	return "default"
 }
 
 func podIPs(pod *corev1.Pod) []netip.Addr {

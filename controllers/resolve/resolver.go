@@ -165,7 +165,7 @@ func (r *Resolver) connection(node string, c *reportv1.Connection, emit func(Cal
 	if !ok {
 		return
 	}
-	base := Call{Client: client.workload, Type: discoveryv1alpha1.CallTCP, Port: c.Port, Time: c.Time}
+	base := Call{Client: client.workload, ClientAccount: client.account, Type: discoveryv1alpha1.CallTCP, Port: c.Port, Time: c.Time}
 	server := c.Server.Unmap()
 
 	if ns, name, ok := r.services.byClusterIP(server); ok {
@@ -203,6 +203,7 @@ func (r *Resolver) connection(node string, c *reportv1.Connection, emit func(Cal
 	case named:
 		call := base
 		call.Type, call.Server, call.Domain = discoveryv1alpha1.CallInternet, Workload{Name: name}, name
+		call.ResolvedIP = server.String()
 		emit(call)
 	case isPublic(server):
 		call := base
@@ -249,13 +250,14 @@ func (r *Resolver) proxy(node string, ip netip.Addr, t time.Time, speaksFor *rep
 	return true
 }
 
-// workload finds a workload that Istio's labels name among the known pods.
-func (r *Resolver) workload(w reportv1.Workload) (Workload, bool) {
-	found, ok := r.pods.hasWorkload(w.Namespace, w.Name)
+// workload finds a workload that Istio's labels name among the known pods, and the
+// ServiceAccount its pods run as.
+func (r *Resolver) workload(w reportv1.Workload) (Workload, string, bool) {
+	found, account, ok := r.pods.hasWorkload(w.Namespace, w.Name)
 	if !ok {
 		unresolved(UnknownWorkload)
 	}
-	return found, ok
+	return found, account, ok
 }
 
 func (r *Resolver) http(node string, c *reportv1.HTTPCall, emit func(Call)) {
@@ -269,7 +271,7 @@ func (r *Resolver) http(node string, c *reportv1.HTTPCall, emit func(Call)) {
 	if !r.proxy(node, c.Proxy, c.Time, speaksFor) {
 		return
 	}
-	client, server, ok := r.meshPair(c.Source, c.Destination)
+	client, account, server, ok := r.meshPair(c.Source, c.Destination)
 	if !ok {
 		return
 	}
@@ -281,7 +283,7 @@ func (r *Resolver) http(node string, c *reportv1.HTTPCall, emit func(Call)) {
 	case c.Reporter == reportv1.ReporterDestination && c.MutualTLS && r.views.has(client, server):
 		return
 	}
-	emit(Call{Client: client, Server: server, Type: discoveryv1alpha1.CallHTTP, Service: r.meshService(c.DestinationService, server),
+	emit(Call{Client: client, ClientAccount: account, Server: server, Type: discoveryv1alpha1.CallHTTP, Service: r.meshService(c.DestinationService, server),
 		Port: c.Port, Method: c.Method, Path: c.Path, Time: c.Time, History: c.History})
 }
 
@@ -289,21 +291,21 @@ func (r *Resolver) mesh(node string, c *reportv1.MeshCall, emit func(Call)) {
 	if !r.proxy(node, c.Proxy, c.Time, nil) {
 		return
 	}
-	client, server, ok := r.meshPair(c.Source, c.Destination)
+	client, account, server, ok := r.meshPair(c.Source, c.Destination)
 	if !ok {
 		return
 	}
-	emit(Call{Client: client, Server: server, Type: discoveryv1alpha1.CallTCP, Service: r.meshService(c.DestinationService, server),
+	emit(Call{Client: client, ClientAccount: account, Server: server, Type: discoveryv1alpha1.CallTCP, Service: r.meshService(c.DestinationService, server),
 		Time: c.Time, History: c.History})
 }
 
-// meshPair finds both workloads a mesh metric names.
-func (r *Resolver) meshPair(source, destination reportv1.Workload) (client, server Workload, ok bool) {
-	if client, ok = r.workload(source); !ok {
-		return client, server, false
+// meshPair finds both workloads a mesh metric names, and the client's ServiceAccount.
+func (r *Resolver) meshPair(source, destination reportv1.Workload) (client Workload, account string, server Workload, ok bool) {
+	if client, account, ok = r.workload(source); !ok {
+		return client, "", server, false
 	}
-	server, ok = r.workload(destination)
-	return client, server, ok
+	server, _, ok = r.workload(destination)
+	return client, account, server, ok
 }
 
 // meshService is the Service a mesh metric's destination host names, if it is the server's.

@@ -156,3 +156,35 @@ func TestTheClientsViewWinsOverTheServers(t *testing.T) {
 		t.Errorf("got %v", got)
 	}
 }
+
+func TestTheClientsServiceAccountIsRecorded(t *testing.T) {
+	client := pod("client", "10.0.0.1", false)
+	client.Spec.ServiceAccountName = "shop-client"
+	r := resolver(client, pod("nginx", "10.0.0.2", false))
+	calls := resolveConn(r, "node-a", "10.0.0.1", "10.0.0.2", 80)
+	if len(calls) != 1 || calls[0].ClientAccount != "shop-client" {
+		t.Fatalf("connection: %+v", calls)
+	}
+	var mesh []Call
+	r.Resolve(&reportv1.Report{Node: "node-a", HTTP: []reportv1.HTTPCall{{
+		Reporter: reportv1.ReporterDestination, Proxy: netip.MustParseAddr("10.0.0.1"),
+		Source: reportv1.Workload{Namespace: "shop", Name: "nginx"}, Destination: reportv1.Workload{Namespace: "shop", Name: "client"},
+		Method: "GET", Path: "/", Count: 1, Time: now,
+	}}}, func(c Call) { mesh = append(mesh, c) })
+	if len(mesh) != 1 || mesh[0].ClientAccount != "default" {
+		t.Errorf("a pod naming no ServiceAccount runs as default: %+v", mesh)
+	}
+}
+
+func TestAnInternetNameKeepsTheAddressItResolvedTo(t *testing.T) {
+	r := resolver(pod("client", "10.0.0.1", false))
+	var calls []Call
+	r.Resolve(&reportv1.Report{Node: "node-a",
+		DNS: []reportv1.DNSAnswer{{Client: netip.MustParseAddr("10.0.0.1"), Name: "api.stripe.com",
+			IPs: []netip.Addr{netip.MustParseAddr("198.51.100.20")}, TTL: 60, Time: now}},
+		Connections: []reportv1.Connection{{Client: netip.MustParseAddr("10.0.0.1"), Server: netip.MustParseAddr("198.51.100.20"), Port: 443, Time: now}},
+	}, func(c Call) { calls = append(calls, c) })
+	if len(calls) != 1 || calls[0].Domain != "api.stripe.com" || calls[0].ResolvedIP != "198.51.100.20" || calls[0].IP != "" {
+		t.Errorf("calls %+v", calls)
+	}
+}
