@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/intent-mapper/intent-mapper/kafka/operation"
 )
 
 // API versions of ClientIntents.
@@ -129,26 +131,8 @@ func parseServerRef(ref, clientNamespace string) (name, namespace string) {
 	return ref, clientNamespace
 }
 
-// kafkaOperations maps the operations authorizer logs name to ClientIntents'.
-func kafkaOperation(op string) string {
-	switch strings.ToLower(op) {
-	case "read":
-		return "consume"
-	case "write":
-		return "produce"
-	case "all", "consume", "produce", "create", "alter", "delete", "describe":
-		return strings.ToLower(op)
-	case "clusteraction":
-		return "ClusterAction"
-	case "describeconfigs":
-		return "DescribeConfigs"
-	case "alterconfigs":
-		return "AlterConfigs"
-	case "idempotentwrite":
-		return "IdempotentWrite"
-	}
-	return "" // not expressible in ClientIntents
-}
+// kafkaOperation maps an operation as authorizer logs name it to ClientIntents'.
+func kafkaOperation(op string) string { return operation.Otterize(op) }
 
 func kafkaOperations(ops []string) []string {
 	var out []string
