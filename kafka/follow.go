@@ -86,12 +86,8 @@ func (f *Follower) read(stream io.Reader, handle func(time.Time, []byte)) {
 }
 
 func (f *Follower) line(line []byte, handle func(time.Time, []byte)) {
-	stamp, text, ok := bytes.Cut(line, []byte(" "))
-	if !ok {
-		return
-	}
-	at, err := time.Parse(time.RFC3339Nano, string(stamp))
-	if err != nil || !at.After(f.last) {
+	at, text := kubeletStamp(line)
+	if at.IsZero() || !at.After(f.last) {
 		return // not a timestamped line, or one handled before the reconnect
 	}
 	f.last = at

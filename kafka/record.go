@@ -19,7 +19,7 @@ import (
 
 var linesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "intentmapper_kafka_log_lines_total",
-	Help: "Broker log lines read, by outcome: recorded, denied (not an intent), not-authorizer, not-topic, malformed, unknown-client.",
+	Help: "Broker log lines read, by outcome: recorded, denied (not an intent), trace (a filtering check, not an access), not-authorizer, not-topic, malformed, unknown-client.",
 }, []string{"outcome"})
 
 func init() { metrics.Registry.MustRegister(linesTotal) }
@@ -35,9 +35,10 @@ type Recorder struct {
 	Add      func(resolve.Call)
 }
 
-// Line records one line of a broker's log. Denied accesses are not intents: they are
-// counted, not recorded.
-func (r *Recorder) Line(broker resolve.Workload, line []byte) {
+// Line records one line of a broker's log, written at `at` by the kubelet's clock: the
+// broker's own timestamp has no zone, so a broker not on UTC would shift attribution
+// by hours. Denied accesses are not intents: they are counted, not recorded.
+func (r *Recorder) Line(broker resolve.Workload, at time.Time, line []byte) {
 	a, err := Parse(line)
 	switch err {
 	case nil:
@@ -47,6 +48,9 @@ func (r *Recorder) Line(broker resolve.Workload, line []byte) {
 	case ErrNotTopic:
 		linesTotal.WithLabelValues("not-topic").Inc()
 		return
+	case ErrTrace:
+		linesTotal.WithLabelValues("trace").Inc()
+		return
 	default:
 		linesTotal.WithLabelValues("malformed").Inc()
 		return
@@ -55,13 +59,16 @@ func (r *Recorder) Line(broker resolve.Workload, line []byte) {
 		linesTotal.WithLabelValues("denied").Inc()
 		return
 	}
-	caller, ok := r.Resolver.WorkloadAt(a.Host, a.Time)
+	if at.IsZero() {
+		at = a.Time
+	}
+	caller, ok := r.Resolver.WorkloadAt(a.Host, at)
 	if !ok {
 		linesTotal.WithLabelValues("unknown-client").Inc()
 		return
 	}
 	linesTotal.WithLabelValues("recorded").Inc()
-	r.Add(resolve.Call{Client: caller, Server: broker, Type: discoveryv1alpha1.CallKafka, Topic: a.Topic, Operation: a.Operation, Time: a.Time})
+	r.Add(resolve.Call{Client: caller, Server: broker, Type: discoveryv1alpha1.CallKafka, Topic: a.Topic, Operation: a.Operation, Time: at})
 }
 
 // Watcher follows the logs of the brokers IntentMapper names, starting a follower for
@@ -116,7 +123,7 @@ func (w *Watcher) sync(ctx context.Context) {
 			podCtx, cancel := context.WithCancel(ctx)
 			w.following[uid] = cancel
 			f := &Follower{Source: w.Source, Namespace: pod.Namespace, Pod: pod.Name, From: time.Now(), Retry: 5 * time.Second}
-			go f.Run(podCtx, func(_ time.Time, line []byte) { w.Recorder.Line(broker, line) })
+			go f.Run(podCtx, func(at time.Time, line []byte) { w.Recorder.Line(broker, at, line) })
 		}
 	}
 	for uid, cancel := range w.following {
