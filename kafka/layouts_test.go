@@ -49,7 +49,7 @@ type want struct {
 	err    error
 }
 
-func access(a Access) want { return want{access: a} }
+func access(a Access) want   { return want{access: a} }
 func refused(err error) want { return want{err: err} }
 
 var layoutCases = map[string][]want{
