@@ -81,6 +81,8 @@ type DataPath struct {
 	Ingest   *ingest.Server
 	// Settings take IntentMapper's spec over the flags.
 	Settings *Settings
+	// Kafka follows the brokers' logs.
+	Kafka *kafka.Watcher
 }
 
 // SetupDataPath adds the ingest server, the resolver and the DiscoveredIntents
@@ -127,11 +129,12 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 	if err != nil {
 		return nil, err
 	}
-	if err := mgr.Add(&kafka.Watcher{
+	brokers := &kafka.Watcher{
 		Client: mgr.GetClient(), Source: kafka.KubeLogs{Client: cs},
 		Recorder: &kafka.Recorder{Resolver: resolver, Add: store.Add},
 		Servers:  settings.KafkaServers, Every: 15 * time.Second,
-	}); err != nil {
+	}
+	if err := mgr.Add(brokers); err != nil {
 		return nil, err
 	}
 	reconciler := &DiscoveredIntentsReconciler{
@@ -140,7 +143,7 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the DiscoveredIntents controller: %w", err)
 	}
-	return &DataPath{Pending: store, Resolver: resolver, Ingest: server, Settings: settings}, nil
+	return &DataPath{Pending: store, Resolver: resolver, Ingest: server, Settings: settings, Kafka: brokers}, nil
 }
 
 // certificateSource serves the user's certificate files, or a self-signed certificate
@@ -183,8 +186,9 @@ func SetupIntentMapper(mgr ctrl.Manager, dp *DataPath, o DataPathOptions, image 
 	sa := o.agentServiceAccount()
 	account := sa[strings.LastIndex(sa, "/")+1:]
 	return (&IntentMapperReconciler{
-		Client:   mgr.GetClient(),
-		Settings: dp.Settings,
+		Client:        mgr.GetClient(),
+		Settings:      dp.Settings,
+		KafkaProblems: dp.Kafka.Problems,
 		Agent: AgentOptions{
 			Namespace: o.Namespace, ServiceAccount: account, Image: image,
 			IngestService: o.IngestService, CAConfigMap: o.CAConfigMap,

@@ -3,6 +3,8 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -23,7 +25,13 @@ const (
 	ConditionAvailable   = "Available"
 	ConditionProgressing = "Progressing"
 	ConditionDegraded    = "Degraded"
+	// ConditionKafkaLogs: every broker spec.kafka lists has a log the manager reads.
+	ConditionKafkaLogs = "KafkaLogs"
 )
+
+// kafkaRecheck is how often IntentMapper's KafkaLogs condition is brought up to date
+// while it lists brokers: their logs fail and recover on their own.
+const kafkaRecheck = 30 * time.Second
 
 // IntentMapperReconciler deploys and keeps in shape what IntentMapper describes: the
 // agent's ServiceAccount and DaemonSet and the ingest Service, all owned by it, and
@@ -32,6 +40,8 @@ type IntentMapperReconciler struct {
 	client.Client
 	Agent    AgentOptions
 	Settings *Settings
+	// KafkaProblems says which brokers' logs cannot be read, and why.
+	KafkaProblems func() []string
 }
 
 // +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=intentmappers,verbs=get;list;watch
@@ -58,6 +68,7 @@ func (r *IntentMapperReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	var errs []error
 	defer func() {
 		reconcileIntentMapperStatus(im, ds, kerrors.NewAggregate(errs))
+		reconcileKafkaCondition(im, r.KafkaProblems)
 		if !equality.Semantic.DeepEqual(before.Status, im.Status) {
 			if err := r.Status().Patch(ctx, im, client.MergeFrom(before)); err != nil {
 				reterr = kerrors.NewAggregate([]error{reterr, err})
@@ -76,7 +87,26 @@ func (r *IntentMapperReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := r.reconcileDaemonSet(ctx, im, ds); err != nil {
 		errs = append(errs, err)
 	}
-	return ctrl.Result{}, kerrors.NewAggregate(errs)
+	var result ctrl.Result
+	if len(im.Spec.Kafka) > 0 {
+		result.RequeueAfter = kafkaRecheck
+	}
+	return result, kerrors.NewAggregate(errs)
+}
+
+// reconcileKafkaCondition reports whether the brokers' logs are read; without brokers
+// listed, there is no such condition.
+func reconcileKafkaCondition(im *discoveryv1alpha1.IntentMapper, problems func() []string) {
+	if len(im.Spec.Kafka) == 0 || problems == nil {
+		meta.RemoveStatusCondition(&im.Status.Conditions, ConditionKafkaLogs)
+		return
+	}
+	c := metav1.Condition{Type: ConditionKafkaLogs, Status: metav1.ConditionTrue, Reason: "Following",
+		Message: "every broker's log is read", ObservedGeneration: im.Generation}
+	if p := problems(); len(p) > 0 {
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, "Unreadable", strings.Join(p, "; ")
+	}
+	meta.SetStatusCondition(&im.Status.Conditions, c)
 }
 
 func (r *IntentMapperReconciler) reconcileServiceAccount(ctx context.Context, im *discoveryv1alpha1.IntentMapper) error {

@@ -46,6 +46,9 @@ type Follower struct {
 	From time.Time
 	// Retry is the wait before reopening a stream that ended.
 	Retry time.Duration
+	// Opened, if set, hears whether each attempt to open the stream worked (nil) or
+	// why not.
+	Opened func(error)
 
 	last time.Time
 }
@@ -55,6 +58,9 @@ func (f *Follower) Run(ctx context.Context, handle func(at time.Time, line []byt
 	f.last = f.From
 	for ctx.Err() == nil {
 		stream, err := f.Source.Open(ctx, f.Namespace, f.Pod, f.Container, f.last.Truncate(time.Second))
+		if f.Opened != nil && ctx.Err() == nil {
+			f.Opened(err)
+		}
 		if err == nil {
 			f.read(stream, handle)
 			_ = stream.Close()
