@@ -14,7 +14,7 @@ var sidecars = []string{"istio-proxy", "linkerd-proxy", "envoy", "kafka-exporter
 // named, else the only one, else one named kafka or broker, else the only one that is
 // not a known sidecar.
 func brokerContainer(pod *corev1.Pod, named string) (string, error) {
-	var names []string
+	names := make([]string, 0, len(pod.Spec.Containers))
 	for _, c := range pod.Spec.Containers {
 		names = append(names, c.Name)
 	}

@@ -13,7 +13,10 @@ type envelope struct {
 	trace bool
 }
 
-const authorizerLogger = "kafka.authorizer.logger"
+const (
+	authorizerLogger = "kafka.authorizer.logger"
+	levelTrace       = "TRACE"
+)
 
 var (
 	loggerSuffix = []byte(" (" + authorizerLogger + ")")
@@ -139,7 +142,7 @@ func (e *envelope) level(b []byte) ([]byte, bool) {
 		lvl, rest = b[:i], b[i:]
 	}
 	switch string(lvl) {
-	case "TRACE":
+	case levelTrace:
 		e.trace = true
 	case "DEBUG", "INFO", "WARN", "ERROR", "FATAL":
 	default:
@@ -173,7 +176,7 @@ func (e *envelope) stamp(b []byte) ([]byte, bool) {
 	h, ok4 := num(11, 13)
 	mi, ok5 := num(14, 16)
 	s, ok6 := num(17, 19)
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60 {
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60 {
 		return nil, false
 	}
 	rest, ms := b[19:], 0
@@ -220,7 +223,7 @@ func unwrapJSON(line []byte) (envelope, error) {
 	if j.ECSLogger != authorizerLogger && j.Logger != authorizerLogger {
 		return envelope{}, ErrNotAuthorizer
 	}
-	e := envelope{msg: []byte(j.Message), trace: j.ECSLevel == "TRACE" || j.Level == "TRACE"}
+	e := envelope{msg: []byte(j.Message), trace: j.ECSLevel == levelTrace || j.Level == levelTrace}
 	switch {
 	case j.Timestamp != "":
 		e.at, _ = time.Parse(time.RFC3339Nano, j.Timestamp)

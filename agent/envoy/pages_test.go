@@ -66,7 +66,7 @@ func TestAPageOver16MiBStreams(t *testing.T) {
 
 // Of the families read, what passes the byte bound is cut and counted, not fatal.
 func TestKeptBytesBoundCutsAndCounts(t *testing.T) {
-	var requests []request
+	requests := make([]request, 0, 100)
 	for i := range 100 {
 		requests = append(requests, request{"source", "shop", "client", "shop", "nginx", "GET", fmt.Sprintf("/p/%d", i), "200", true, 1})
 	}

@@ -11,12 +11,18 @@ func Canonical(op string) string {
 	return strings.ToLower(strings.ReplaceAll(op, "_", ""))
 }
 
+// ClientIntents' names for reading and writing.
+const (
+	consume = "consume"
+	produce = "produce"
+)
+
 // otterize maps canonical operations to ClientIntents' KafkaOperation values. Every
 // AclOperation a broker can log for a topic is here.
 var otterize = map[string]string{
 	"all":             "all",
-	"read":            "consume",
-	"write":           "produce",
+	"read":            consume,
+	"write":           produce,
 	"create":          "create",
 	"delete":          "delete",
 	"alter":           "alter",
@@ -26,8 +32,8 @@ var otterize = map[string]string{
 	"alterconfigs":    "AlterConfigs",
 	"idempotentwrite": "IdempotentWrite",
 	// already in ClientIntents' words
-	"consume": "consume",
-	"produce": "produce",
+	consume: consume,
+	produce: produce,
 }
 
 // Otterize returns ClientIntents' name for an operation in any spelling, or "" for
