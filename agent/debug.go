@@ -84,10 +84,12 @@ func firstLayer(link layers.LinkType) (gopacket.LayerType, error) {
 		return layers.LayerTypeEthernet, nil
 	case layers.LinkTypeLinuxSLL:
 		return layers.LayerTypeLinuxSLL, nil
+	case layers.LinkTypeLinuxSLL2: // what `tcpdump -i any` writes
+		return layers.LayerTypeLinuxSLL2, nil
 	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
 		return layers.LayerTypeIPv4, nil
 	}
-	return 0, fmt.Errorf("link type %v is not one the agent decodes (Ethernet, Linux cooked, raw IP)", link)
+	return 0, fmt.Errorf("link type %v is not one the agent decodes (Ethernet, Linux cooked v1 and v2, raw IP)", link)
 }
 
 // connsCommand scans /proc once and prints the connections it finds.

@@ -108,6 +108,8 @@ type DataPath struct {
 	Ingest   *ingest.Server
 	// Settings take IntentMapper's spec over the flags.
 	Settings *Settings
+	// Kafka follows the brokers' logs.
+	Kafka *kafka.Watcher
 }
 
 // SetupDataPath adds the ingest server, the resolver and the DiscoveredIntents
@@ -164,7 +166,7 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 	if err != nil {
 		return nil, err
 	}
-	if err := mgr.Add(&kafka.Watcher{
+	brokers := &kafka.Watcher{
 		Client: mgr.GetClient(), Source: kafka.KubeLogs{Client: cs},
 		Recorder: &kafka.Recorder{Resolver: resolver, Add: func(c resolve.Call) {
 			if t, ok := times.Time(c.Time, time.Now()); ok {
@@ -173,7 +175,8 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 			}
 		}},
 		Servers: settings.KafkaServers, Every: 15 * time.Second,
-	}); err != nil {
+	}
+	if err := mgr.Add(brokers); err != nil {
 		return nil, err
 	}
 	reconciler := &DiscoveredIntentsReconciler{
@@ -186,7 +189,7 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 	if err := mgr.Add(&drainer{ingest: server, reconciler: reconciler, reader: mgr.GetAPIReader(), budget: o.ShutdownBudget}); err != nil {
 		return nil, err
 	}
-	return &DataPath{Pending: store, Resolver: resolver, Ingest: server, Settings: settings}, nil
+	return &DataPath{Pending: store, Resolver: resolver, Ingest: server, Settings: settings, Kafka: brokers}, nil
 }
 
 // certificateSource serves the user's certificate files, or a self-signed certificate
@@ -233,9 +236,10 @@ func SetupIntentMapper(mgr ctrl.Manager, dp *DataPath, o DataPathOptions, image 
 	sa := o.agentServiceAccount()
 	account := sa[strings.LastIndex(sa, "/")+1:]
 	return (&IntentMapperReconciler{
-		Client:   mgr.GetClient(),
-		Settings: dp.Settings,
-		Reports:  dp.Ingest,
+		Client:        mgr.GetClient(),
+		Settings:      dp.Settings,
+		Reports:       dp.Ingest,
+		KafkaProblems: dp.Kafka.Problems,
 		Agent: AgentOptions{
 			Namespace: o.Namespace, ServiceAccount: account, Image: image,
 			IngestService: o.IngestService, CAConfigMap: o.CAConfigMap,

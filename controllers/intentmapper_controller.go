@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -25,7 +26,13 @@ const (
 	ConditionAvailable   = "Available"
 	ConditionProgressing = "Progressing"
 	ConditionDegraded    = "Degraded"
+	// ConditionKafkaLogs: every broker spec.kafka lists has a log the manager reads.
+	ConditionKafkaLogs = "KafkaLogs"
 )
+
+// kafkaRecheck is how often IntentMapper's KafkaLogs condition is brought up to date
+// while it lists brokers: their logs fail and recover on their own.
+const kafkaRecheck = 30 * time.Second
 
 // IntentMapperReconciler deploys and keeps in shape what IntentMapper describes: the
 // agent's ServiceAccount and DaemonSet, the ingest Service and the RoleBindings that
@@ -39,6 +46,8 @@ type IntentMapperReconciler struct {
 	// Reports tells which agents report; without it, AgentsReporting is not set.
 	Reports ReportSource
 	Now     func() time.Time
+	// KafkaProblems says which brokers' logs cannot be read, and why.
+	KafkaProblems func() []string
 }
 
 // +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=intentmappers,verbs=get;list;watch
@@ -69,6 +78,7 @@ func (r *IntentMapperReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		if reports != nil {
 			setReportingStatus(im, *reports)
 		}
+		reconcileKafkaCondition(im, r.KafkaProblems)
 		if !equality.Semantic.DeepEqual(before.Status, im.Status) {
 			if err := r.Status().Patch(ctx, im, client.MergeFrom(before)); err != nil {
 				reterr = kerrors.NewAggregate([]error{reterr, err})
@@ -88,8 +98,12 @@ func (r *IntentMapperReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := r.reconcileDaemonSet(ctx, im, ds); err != nil {
 		errs = append(errs, err)
 	}
+	var result ctrl.Result
+	if len(im.Spec.Kafka) > 0 {
+		result.RequeueAfter = kafkaRecheck
+	}
 	if r.Reports == nil {
-		return ctrl.Result{}, kerrors.NewAggregate(errs)
+		return result, kerrors.NewAggregate(errs)
 	}
 	rep, err := r.agentReports(ctx, im)
 	if err != nil {
@@ -98,7 +112,25 @@ func (r *IntentMapperReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		reports = &rep
 	}
 	// Reports arrive without events: look again within the window.
-	return ctrl.Result{RequeueAfter: rep.window / 3}, kerrors.NewAggregate(errs)
+	if again := rep.window / 3; result.RequeueAfter == 0 || (again > 0 && again < result.RequeueAfter) {
+		result.RequeueAfter = again
+	}
+	return result, kerrors.NewAggregate(errs)
+}
+
+// reconcileKafkaCondition reports whether the brokers' logs are read; without brokers
+// listed, there is no such condition.
+func reconcileKafkaCondition(im *discoveryv1alpha1.IntentMapper, problems func() []string) {
+	if len(im.Spec.Kafka) == 0 || problems == nil {
+		meta.RemoveStatusCondition(&im.Status.Conditions, ConditionKafkaLogs)
+		return
+	}
+	c := metav1.Condition{Type: ConditionKafkaLogs, Status: metav1.ConditionTrue, Reason: "Following",
+		Message: "every broker's log is read", ObservedGeneration: im.Generation}
+	if p := problems(); len(p) > 0 {
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, "Unreadable", strings.Join(p, "; ")
+	}
+	meta.SetStatusCondition(&im.Status.Conditions, c)
 }
 
 func (r *IntentMapperReconciler) reconcileServiceAccount(ctx context.Context, im *discoveryv1alpha1.IntentMapper) error {

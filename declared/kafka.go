@@ -2,30 +2,13 @@ package declared
 
 import (
 	"slices"
-	"strings"
+
+	"github.com/intent-mapper/intent-mapper/kafka/operation"
 )
 
-// kafkaOperation maps an operation as broker authorizer logs name it to the name
-// ClientIntents give it; "" when ClientIntents have no name for it.
-func kafkaOperation(op string) string {
-	switch strings.ToLower(op) {
-	case "read":
-		return "consume"
-	case "write":
-		return "produce"
-	case "all", "consume", "produce", "create", "alter", "delete", "describe":
-		return strings.ToLower(op)
-	case "clusteraction":
-		return "ClusterAction"
-	case "describeconfigs":
-		return "DescribeConfigs"
-	case "alterconfigs":
-		return "AlterConfigs"
-	case "idempotentwrite":
-		return "IdempotentWrite"
-	}
-	return ""
-}
+// kafkaOperation maps an operation as broker authorizer logs name it (any spelling,
+// KRaft's included) to the name ClientIntents give it; "" when they have none.
+func kafkaOperation(op string) string { return operation.Otterize(op) }
 
 // kafkaOperations maps ops, sorted and without repeats; unmapped lists those
 // ClientIntents cannot name.

@@ -47,6 +47,9 @@ type Follower struct {
 	From time.Time
 	// Retry is the wait before reopening a stream that ended.
 	Retry time.Duration
+	// Opened, if set, hears whether each attempt to open the stream worked (nil) or
+	// why not.
+	Opened func(error)
 
 	last time.Time
 }
@@ -56,6 +59,9 @@ func (f *Follower) Run(ctx context.Context, handle func(at time.Time, line []byt
 	f.last = f.From
 	for ctx.Err() == nil {
 		stream, err := f.Source.Open(ctx, f.Namespace, f.Pod, f.Container, f.last.Truncate(time.Second))
+		if f.Opened != nil && ctx.Err() == nil {
+			f.Opened(err)
+		}
 		if err == nil {
 			f.read(stream, handle)
 			_ = stream.Close()
@@ -87,12 +93,8 @@ func (f *Follower) read(stream io.Reader, handle func(time.Time, []byte)) {
 }
 
 func (f *Follower) line(line []byte, handle func(time.Time, []byte)) {
-	stamp, text, ok := bytes.Cut(line, []byte(" "))
-	if !ok {
-		return
-	}
-	at, err := time.Parse(time.RFC3339Nano, string(stamp))
-	if err != nil || !at.After(f.last) {
+	at, text := kubeletStamp(line)
+	if at.IsZero() || !at.After(f.last) {
 		return // not a timestamped line, or one handled before the reconnect
 	}
 	f.last = at

@@ -7,16 +7,19 @@ import (
 	"bytes"
 	"errors"
 	"net/netip"
-	"strings"
 	"time"
+
+	"github.com/intent-mapper/intent-mapper/kafka/operation"
 )
 
 // Access is one authorizer decision on a topic.
 type Access struct {
+	// Time is the broker's own timestamp, read as UTC when the layout has no zone;
+	// attribution uses the kubelet's timestamp of the line instead.
 	Time      time.Time  `json:"time"`
 	Principal string     `json:"principal"`
 	Allowed   bool       `json:"allowed"`
-	Operation string     `json:"operation"` // lower case: describe, read, write, create, …
+	Operation string     `json:"operation"` // canonical: describe, read, write, describeconfigs, …
 	Host      netip.Addr `json:"host"`
 	Topic     string     `json:"topic"` // a prefixed resource ends in "*"
 	Request   string     `json:"request,omitempty"`
@@ -27,33 +30,68 @@ var (
 	ErrNotAuthorizer = errors.New("not an authorizer line")
 	ErrNotTopic      = errors.New("not a topic resource")
 	ErrMalformed     = errors.New("malformed authorizer line")
+	// ErrTrace: Kafka logs at TRACE the checks it makes to filter what a client is
+	// shown (logIfAllowed/logIfDenied false), which are not the client's accesses.
+	ErrTrace = errors.New("a TRACE check, not an access")
 )
 
-// Parse reads one authorizer line, in the AclAuthorizer form
+// Parse reads one authorizer line in any layout of layout.go — Apache Kafka's,
+// Strimzi's, Confluent's, JSON — and any message form brokers since Kafka 1.0 write:
 //
-//	[2023-03-12 13:51:55,904] INFO Principal = User:CN=myclient is Allowed Operation = Describe from host = 10.244.0.27 on resource = Topic:LITERAL:mytopic for request = Metadata with resourceRefCount = 1 (kafka.authorizer.logger)
+//	Principal = User:CN=app is Allowed Operation = Describe from host = 10.244.0.27 on resource = Topic:LITERAL:orders for request = Metadata with resourceRefCount = 1
 //
-// or KRaft's StandardAuthorizer form ("operation = READ", "based on rule …").
+// with KRaft's "operation = READ … based on rule …", without "for request" (≤ 2.3),
+// or with "Topic:orders" (1.x).
 func Parse(line []byte) (Access, error) {
-	var a Access
-	line = bytes.TrimRight(line, "\r\n")
-	if len(line) < 25 || line[0] != '[' || line[24] != ']' {
-		return a, ErrNotAuthorizer // a stack trace, a continuation, another format
-	}
-	t, err := time.Parse("2006-01-02 15:04:05,000", string(line[1:24]))
+	env, err := unwrap(bytes.TrimRight(line, "\r\n"))
 	if err != nil {
-		return a, ErrMalformed
+		return Access{}, err
 	}
-	a.Time = t
-	rest, ok := after(line[25:], "Principal = ")
+	a, err := parseMessage(env.msg)
+	a.Time = env.at
+	if err == nil && env.trace {
+		err = ErrTrace
+	}
+	return a, err
+}
+
+var principalKey = []byte("Principal = ")
+
+// parseMessage reads the message from "Principal = " on. A principal may contain " is "
+// (a DN), so each " is Allowed|Denied" is tried; exactly one must leave a well-formed
+// rest, or a crafted DN could pass for a decision.
+func parseMessage(msg []byte) (Access, error) {
+	body, ok := bytes.CutPrefix(msg, principalKey)
 	if !ok {
-		return a, ErrNotAuthorizer
+		return Access{}, ErrNotAuthorizer
 	}
-	var principal []byte
-	if principal, rest, ok = until(rest, " is "); !ok {
-		return a, ErrMalformed
+	var found Access
+	var foundErr error
+	matches := 0
+	for from := 0; ; {
+		i := bytes.Index(body[from:], []byte(" is "))
+		if i < 0 {
+			break
+		}
+		at := from + i
+		from = at + 1
+		a, err := decision(body[at+len(" is "):])
+		if err == ErrMalformed {
+			continue
+		}
+		a.Principal = string(body[:at])
+		found, foundErr = a, err
+		matches++
 	}
-	a.Principal = string(principal)
+	if matches != 1 || found.Principal == "" {
+		return Access{}, ErrMalformed
+	}
+	return found, foundErr
+}
+
+// decision reads "Allowed Operation = … from host = … on resource = …[ for request = …]".
+func decision(rest []byte) (Access, error) {
+	var a Access
 	switch {
 	case bytes.HasPrefix(rest, []byte("Allowed ")):
 		a.Allowed, rest = true, rest[len("Allowed "):]
@@ -62,31 +100,59 @@ func Parse(line []byte) (Access, error) {
 	default:
 		return a, ErrMalformed
 	}
-	if len(rest) < len("operation = ") || !bytes.EqualFold(rest[:len("operation = ")], []byte("operation = ")) {
+	const opKey = "peration = " // "Operation = " before KRaft, "operation = " in it
+	if len(rest) < len(opKey)+1 || (rest[0] != 'O' && rest[0] != 'o') || string(rest[1:len(opKey)+1]) != opKey {
 		return a, ErrMalformed
 	}
-	var op, host, resource, request []byte
-	if op, rest, ok = until(rest[len("operation = "):], " from host = "); !ok {
+	op, rest, ok := until(rest[len(opKey)+1:], " from host = ")
+	if !ok || !token(op) {
 		return a, ErrMalformed
 	}
-	if host, rest, ok = until(rest, " on resource = "); !ok {
+	host, rest, ok := until(rest, " on resource = ")
+	if !ok {
 		return a, ErrMalformed
 	}
-	if resource, rest, ok = until(rest, " for request = "); !ok {
-		return a, ErrMalformed
-	}
-	if request, _, ok = until(rest, " with resourceRefCount"); !ok {
-		request = rest
-	}
-	a.Operation = strings.ToLower(string(op))
+	var err error
 	if a.Host, err = netip.ParseAddr(string(host)); err != nil {
 		return a, ErrMalformed
 	}
-	a.Request = string(request)
+	resource, rest := word(rest)
+	request, ok := trailer(rest)
+	if !ok {
+		return a, ErrMalformed
+	}
+	a.Operation, a.Request = operation.Canonical(string(op)), string(request)
 	return a, a.topic(resource)
 }
 
-// topic reads "Topic:LITERAL:name" or "Topic:PREFIXED:prefix".
+// trailer reads what may follow the resource: nothing (≤ 2.3), " for request = R",
+// then " with resourceRefCount = N", then KRaft's " based on rule …".
+func trailer(rest []byte) (request []byte, ok bool) {
+	if len(rest) == 0 {
+		return nil, true
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(" for request = ")); !ok {
+		return nil, false
+	}
+	request, rest = word(rest)
+	if !token(request) {
+		return nil, false
+	}
+	if len(rest) == 0 {
+		return request, true
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(" with resourceRefCount = ")); !ok {
+		return nil, false
+	}
+	count, rest := word(rest)
+	if !digits(count) {
+		return nil, false
+	}
+	return request, len(rest) == 0 || bytes.HasPrefix(rest, []byte(" based on rule "))
+}
+
+// topic reads "Topic:LITERAL:name", "Topic:PREFIXED:prefix" or, before Kafka 2.0,
+// "Topic:name".
 func (a *Access) topic(resource []byte) error {
 	kind, rest, ok := until(resource, ":")
 	if !ok {
@@ -96,7 +162,10 @@ func (a *Access) topic(resource []byte) error {
 		return ErrNotTopic
 	}
 	pattern, name, ok := until(rest, ":")
-	if !ok || len(name) == 0 {
+	if !ok {
+		pattern, name = []byte("LITERAL"), rest
+	}
+	if !topicName(name) {
 		return ErrMalformed
 	}
 	switch string(pattern) {
@@ -110,12 +179,41 @@ func (a *Access) topic(resource []byte) error {
 	return nil
 }
 
-func after(b []byte, sep string) ([]byte, bool) {
-	i := bytes.Index(b, []byte(sep))
-	if i < 0 {
-		return nil, false
+// topicName: Kafka allows 1 to 249 of [a-zA-Z0-9._-].
+func topicName(b []byte) bool {
+	if len(b) == 0 || len(b) > 249 {
+		return false
 	}
-	return b[i+len(sep):], true
+	for _, c := range b {
+		if !topicChar(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func topicChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+}
+
+// token: a non-empty run without spaces.
+func token(b []byte) bool { return len(b) > 0 && bytes.IndexByte(b, ' ') < 0 }
+
+func digits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// word splits b at its first space.
+func word(b []byte) (head, rest []byte) {
+	if i := bytes.IndexByte(b, ' '); i >= 0 {
+		return b[:i], b[i:]
+	}
+	return b, nil
 }
 
 func until(b []byte, sep string) (head, rest []byte, ok bool) {

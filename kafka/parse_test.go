@@ -42,10 +42,12 @@ func TestParseRefusesWhatIsNotATopicAccess(t *testing.T) {
 		stackTrace:   ErrNotAuthorizer,
 		otherLine:    ErrNotAuthorizer,
 		"":           ErrNotAuthorizer,
-		aclLine[:90]: ErrMalformed, // cut mid-line
-		strings.Replace(aclLine, "10.244.0.27", "not-an-ip", 1):     ErrMalformed,
-		strings.Replace(aclLine, "Allowed", "Maybe", 1):             ErrMalformed,
-		strings.Replace(aclLine, "13:51:55,904", "xx:51:55,904", 1): ErrMalformed,
+		aclLine[:90]: ErrNotAuthorizer, // cut mid-line: the layout does not hold
+		strings.Replace(aclLine, "10.244.0.27", "not-an-ip", 1):                        ErrMalformed,
+		strings.Replace(aclLine, "Allowed", "Maybe", 1):                                ErrMalformed,
+		strings.Replace(aclLine, "13:51:55,904", "xx:51:55,904", 1):                    ErrNotAuthorizer,
+		strings.Replace(aclLine, "Topic:LITERAL:mytopic", "Topic:LITERAL:my topic", 1): ErrMalformed,
+		strings.Replace(aclLine, "Topic:LITERAL:mytopic", "Topic:ANY:mytopic", 1):      ErrMalformed,
 	} {
 		if _, err := Parse([]byte(line)); !errors.Is(err, want) {
 			t.Errorf("Parse(%.50q…) = %v, want %v", line, err, want)
@@ -57,9 +59,14 @@ func FuzzParse(f *testing.F) {
 	for _, l := range []string{aclLine, kraftLine, deniedLine, groupLine, ipv6Line, stackTrace, otherLine} {
 		f.Add([]byte(l))
 	}
+	for file := range layoutCases {
+		for _, s := range samples(f, file) {
+			f.Add(s.line)
+		}
+	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		a, err := Parse(line)
-		if err == nil && (a.Topic == "" || !a.Host.IsValid() || a.Operation == "") {
+		if err == nil && (!topicName([]byte(strings.TrimSuffix(a.Topic, "*"))) || !a.Host.IsValid() || a.Operation == "" || a.Principal == "") {
 			t.Fatalf("accepted an incomplete access %+v from %q", a, line)
 		}
 	})
@@ -116,7 +123,19 @@ func TestParseCommand(t *testing.T) {
 	if len(lines) != 3 || !strings.Contains(lines[0], `"topic":"mytopic"`) || !strings.Contains(lines[1], `"allowed":false`) {
 		t.Errorf("output:\n%s", out.String())
 	}
-	if errOut.String() != "3 accesses; skipped: 2 not authorizer lines, 1 not topics, 0 malformed\n" {
+	if errOut.String() != "3 accesses; skipped: 2 not authorizer lines, 1 not topics, 0 TRACE checks, 0 malformed\n" {
 		t.Errorf("summary %q", errOut.String())
+	}
+}
+
+// `kubectl logs --timestamps` output keeps the kubelet's time, not the broker's.
+func TestParseCommandReadsKubeletTimestamps(t *testing.T) {
+	var out, errOut strings.Builder
+	in := "2023-03-12T11:51:55.904123456Z " + aclLine + "\n"
+	if code := Main([]string{"parse"}, strings.NewReader(in), &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), `"time":"2023-03-12T11:51:55.904123456Z"`) || !strings.Contains(out.String(), `"topic":"mytopic"`) {
+		t.Errorf("output %s", out.String())
 	}
 }

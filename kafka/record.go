@@ -3,6 +3,8 @@ package kafka
 import (
 	"context"
 	"net/netip"
+	"sort"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,10 +21,15 @@ import (
 
 var linesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "intentmapper_kafka_log_lines_total",
-	Help: "Broker log lines read, by outcome: recorded, denied (not an intent), not-authorizer, not-topic, malformed, unknown-client.",
+	Help: "Broker log lines read, by outcome: recorded, denied (not an intent), trace (a filtering check, not an access), not-authorizer, not-topic, malformed, unknown-client.",
 }, []string{"outcome"})
 
-func init() { metrics.Registry.MustRegister(linesTotal) }
+var followErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "intentmapper_kafka_log_follow_errors_total",
+	Help: "Failed attempts to read a broker's log, by reason: container (none could be chosen), open (the API server refused or failed).",
+}, []string{"reason"})
+
+func init() { metrics.Registry.MustRegister(linesTotal, followErrors) }
 
 // Resolver is what the recorder needs of the manager's resolver.
 type Resolver interface {
@@ -35,9 +42,10 @@ type Recorder struct {
 	Add      func(resolved.Call)
 }
 
-// Line records one line of a broker's log. Denied accesses are not intents: they are
-// counted, not recorded.
-func (r *Recorder) Line(broker resolved.Workload, line []byte) {
+// Line records one line of a broker's log, written at `at` by the kubelet's clock: the
+// broker's own timestamp has no zone, so a broker not on UTC would shift attribution
+// by hours. Denied accesses are not intents: they are counted, not recorded.
+func (r *Recorder) Line(broker resolved.Workload, at time.Time, line []byte) {
 	a, err := Parse(line)
 	switch err {
 	case nil:
@@ -47,6 +55,9 @@ func (r *Recorder) Line(broker resolved.Workload, line []byte) {
 	case ErrNotTopic:
 		linesTotal.WithLabelValues("not-topic").Inc()
 		return
+	case ErrTrace:
+		linesTotal.WithLabelValues("trace").Inc()
+		return
 	default:
 		linesTotal.WithLabelValues("malformed").Inc()
 		return
@@ -55,13 +66,16 @@ func (r *Recorder) Line(broker resolved.Workload, line []byte) {
 		linesTotal.WithLabelValues("denied").Inc()
 		return
 	}
-	caller, ok := r.Resolver.WorkloadAt(a.Host, a.Time)
+	if at.IsZero() {
+		at = a.Time
+	}
+	caller, ok := r.Resolver.WorkloadAt(a.Host, at)
 	if !ok {
 		linesTotal.WithLabelValues("unknown-client").Inc()
 		return
 	}
 	linesTotal.WithLabelValues("recorded").Inc()
-	r.Add(resolved.Call{Client: caller, Server: broker, Type: discoveryv1alpha1.CallKafka, Topic: a.Topic, Operation: a.Operation, Time: a.Time})
+	r.Add(resolved.Call{Client: caller, Server: broker, Type: discoveryv1alpha1.CallKafka, Topic: a.Topic, Operation: a.Operation, Time: at})
 }
 
 // Watcher follows the logs of the brokers IntentMapper names, starting a follower for
@@ -75,6 +89,41 @@ type Watcher struct {
 	Every   time.Duration
 
 	following map[string]context.CancelFunc // by pod UID; only Start's goroutine uses it
+
+	mu       sync.Mutex
+	problems map[string]string // by pod UID: why its log cannot be read
+}
+
+// Problems says, for each broker whose log cannot be read, why; sorted.
+func (w *Watcher) Problems() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]string, 0, len(w.problems))
+	for _, p := range w.problems {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// report records whether a pod's log can be read, logging and counting what cannot.
+func (w *Watcher) report(ctx context.Context, pod *corev1.Pod, reason string, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	uid := string(pod.UID)
+	if err == nil {
+		delete(w.problems, uid)
+		return
+	}
+	followErrors.WithLabelValues(reason).Inc()
+	msg := pod.Namespace + "/" + pod.Name + ": " + err.Error()
+	if w.problems[uid] != msg { // once per change, not every retry
+		logf.FromContext(ctx).Error(err, "cannot read a Kafka broker's log", "pod", pod.Namespace+"/"+pod.Name)
+	}
+	if w.problems == nil {
+		w.problems = map[string]string{}
+	}
+	w.problems[uid] = msg
 }
 
 // NeedLeaderElection: only the leader records.
@@ -109,14 +158,20 @@ func (w *Watcher) sync(ctx context.Context) {
 			if _, ok := w.following[uid]; ok {
 				continue
 			}
+			container, err := brokerContainer(&pod, server.Container)
+			if err != nil {
+				w.report(ctx, &pod, "container", err)
+				continue
+			}
 			broker, ok := w.Recorder.Resolver.WorkloadAt(netip.MustParseAddr(pod.Status.PodIP), time.Now())
 			if !ok {
 				continue
 			}
 			podCtx, cancel := context.WithCancel(ctx)
 			w.following[uid] = cancel
-			f := &Follower{Source: w.Source, Namespace: pod.Namespace, Pod: pod.Name, From: time.Now(), Retry: 5 * time.Second}
-			go f.Run(podCtx, func(_ time.Time, line []byte) { w.Recorder.Line(broker, line) })
+			f := &Follower{Source: w.Source, Namespace: pod.Namespace, Pod: pod.Name, Container: container, From: time.Now(), Retry: 5 * time.Second,
+				Opened: func(err error) { w.report(podCtx, &pod, "open", err) }}
+			go f.Run(podCtx, func(at time.Time, line []byte) { w.Recorder.Line(broker, at, line) })
 		}
 	}
 	for uid, cancel := range w.following {
@@ -125,6 +180,13 @@ func (w *Watcher) sync(ctx context.Context) {
 			delete(w.following, uid)
 		}
 	}
+	w.mu.Lock()
+	for uid := range w.problems {
+		if !want[uid] {
+			delete(w.problems, uid)
+		}
+	}
+	w.mu.Unlock()
 }
 
 // brokers lists the running pods of a Kafka server: by selector, or by workload name.

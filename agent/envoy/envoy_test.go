@@ -151,7 +151,7 @@ func TestABadProxyCostsOnlyItsOwnObservations(t *testing.T) {
 	malformed.set("# TYPE istio_requests_total counter\nistio_requests_total{reporter=\"source\" 12 oops\n")
 
 	pl := poller(port)
-	pl.Scraper.MaxBytes = 1 << 20
+	pl.Scraper.MaxPage = 1 << 20
 	proxies := []Proxy{{IP: netip.MustParseAddr("127.45.1.1")}, {IP: netip.MustParseAddr("127.45.1.2")}, {IP: netip.MustParseAddr("127.45.1.3")}, {IP: netip.MustParseAddr("127.45.1.4")}}
 	calls, _, failed := pl.Poll(context.Background(), proxies, t0)
 	if len(calls) != 1 || calls[0].Proxy != proxies[0].IP {
@@ -171,7 +171,7 @@ func TestABadProxyCostsOnlyItsOwnObservations(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	if w := written.Load(); w > 8<<20 {
-		t.Errorf("the scraper read %d bytes of a page it should have stopped at 1 MiB", w)
+		t.Errorf("the scraper read %d bytes of a page it should have stopped after 1 MiB", w)
 	}
 }
 
@@ -211,12 +211,9 @@ func TestAmbientZtunnelAndWaypoint(t *testing.T) {
 }
 
 func TestParseKeepsOnlyTheNeededFamilies(t *testing.T) {
-	series, err := Parse(strings.NewReader(page([]request{clientGet(1)}, map[[4]string]float64{{"a", "b", "c", "d"}: 1})), 1<<20)
-	if err != nil || len(series) != 2 {
-		t.Fatalf("%v %+v", err, series)
-	}
-	if _, err := Parse(strings.NewReader(strings.Repeat("y", maxLine+10)), 1<<20); err == nil {
-		t.Error("a line longer than the bound was read")
+	series, skipped, err := Parse(strings.NewReader(page([]request{clientGet(1)}, map[[4]string]float64{{"a", "b", "c", "d"}: 1})), 1<<20)
+	if err != nil || len(series) != 2 || skipped != (Skipped{}) {
+		t.Fatalf("%v %+v %+v", err, series, skipped)
 	}
 }
 
@@ -226,7 +223,10 @@ func FuzzParse(f *testing.F) {
 	f.Add("# TYPE istio_requests_total counter\nistio_requests_total{a=\"b\"} NaN\n")
 	f.Add("istio_requests_total 1\nistio_requests_total 2\n")
 	f.Fuzz(func(t *testing.T, body string) {
-		_, _ = Parse(strings.NewReader(body), 1<<16)
+		series, _, err := Parse(strings.NewReader(body), 1<<16)
+		if err == nil && len(series) > MaxSeries {
+			t.Fatalf("%d series kept", len(series))
+		}
 	})
 }
 

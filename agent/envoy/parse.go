@@ -20,11 +20,24 @@ const (
 	TCPConnectionsTotal = "istio_tcp_connections_opened_total"
 )
 
-// maxLine bounds one line of a metrics page.
+// maxLine bounds one line of a metrics page; longer lines are skipped and counted.
 const maxLine = 64 << 10
 
-// ErrTooLarge is returned for a page over the size limit.
+// chunkBytes is how much of the kept families is parsed at a time, which bounds the
+// parser's memory whatever the page's size.
+const chunkBytes = 1 << 20
+
+// MaxSeries bounds the series kept from one page; the rest are cut and counted.
+const MaxSeries = 100_000
+
+// ErrTooLarge is returned for a page over the scraper's read bound.
 var ErrTooLarge = errors.New("metrics page too large")
+
+// Skipped counts the lines of a page left out, by reason.
+type Skipped struct {
+	Overlong  int // longer than maxLine, in any family
+	OverLimit int // of the families read, beyond the page's byte or series bound
+}
 
 // Labels are the labels of a series that say who called whom, how.
 type Labels struct {
@@ -47,64 +60,106 @@ type Series struct {
 	Value  float64
 }
 
-// Parse reads a Prometheus text page of at most maxBytes and returns the series of
-// the two families it needs. Lines of other families are dropped as they stream by.
-func Parse(page io.Reader, maxBytes int64) ([]Series, error) {
-	kept, err := keepFamilies(page, maxBytes)
-	if err != nil {
-		return nil, err
+// Parse streams a Prometheus text page and returns the series of the two families
+// it needs. Lines of other families are dropped as they stream by; a line too long
+// is skipped; of the families read, at most maxBytes and MaxSeries are kept, the rest
+// cut. Only a malformed line of a family read, or a failed read, fails the page.
+func Parse(page io.Reader, maxBytes int64) ([]Series, Skipped, error) {
+	p := pageParser{sums: map[seriesKey]float64{}, maxBytes: maxBytes}
+	if err := p.read(page); err != nil {
+		return nil, p.skipped, err
 	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(kept))
-	if err != nil {
-		return nil, fmt.Errorf("parsing the metrics page: %w", err)
-	}
-	sums := map[struct {
-		family string
-		labels Labels
-	}]float64{}
-	for name, mf := range families {
-		for _, m := range mf.GetMetric() {
-			key := struct {
-				family string
-				labels Labels
-			}{name, labelsOf(m)}
-			sums[key] += value(m)
-		}
-	}
-	out := make([]Series, 0, len(sums))
-	for k, v := range sums {
+	out := make([]Series, 0, len(p.sums))
+	for k, v := range p.sums {
 		out = append(out, Series{Family: k.family, Labels: k.labels, Value: v})
 	}
-	return out, nil
+	return out, p.skipped, nil
 }
 
-// keepFamilies copies the lines that belong to the wanted families.
-func keepFamilies(page io.Reader, maxBytes int64) ([]byte, error) {
-	limited := &io.LimitedReader{R: page, N: maxBytes + 1}
-	r := bufio.NewReaderSize(limited, maxLine)
-	var kept bytes.Buffer
+type pageParser struct {
+	chunk    bytes.Buffer // kept lines not parsed yet
+	kept     int64
+	maxBytes int64
+	typed    [2]bool // a # TYPE line kept, per family: a repeated one would fail expfmt
+	sums     map[seriesKey]float64
+	skipped  Skipped
+}
+
+func (p *pageParser) read(page io.Reader) error {
+	r := bufio.NewReaderSize(page, maxLine)
 	for {
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			return nil, fmt.Errorf("a metrics line is longer than %d bytes", maxLine)
+			p.skipped.Overlong++
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = r.ReadSlice('\n')
+			}
+			line = nil
 		}
-		if limited.N <= 0 {
-			return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, maxBytes)
-		}
-		if wanted(line) {
-			kept.Write(line)
-			if len(line) > 0 && line[len(line)-1] != '\n' {
-				kept.WriteByte('\n')
+		if len(line) > 0 {
+			if perr := p.line(line); perr != nil {
+				return perr
 			}
 		}
 		if err == io.EOF {
-			return kept.Bytes(), nil
+			return p.flush()
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
+}
+
+func (p *pageParser) line(line []byte) error {
+	family, ok := wanted(line)
+	if !ok {
+		return nil
+	}
+	switch {
+	case bytes.HasPrefix(line, []byte("# HELP ")):
+		return nil // not needed, and a repeated one fails expfmt
+	case bytes.HasPrefix(line, []byte("# TYPE ")):
+		if p.typed[family] {
+			return nil
+		}
+		p.typed[family] = true
+	case p.kept+int64(len(line)) > p.maxBytes:
+		p.skipped.OverLimit++
+		return nil
+	}
+	p.kept += int64(len(line))
+	p.chunk.Write(line)
+	if line[len(line)-1] != '\n' {
+		p.chunk.WriteByte('\n')
+	}
+	if p.chunk.Len() >= chunkBytes {
+		return p.flush()
+	}
+	return nil
+}
+
+// flush parses the kept lines so far and adds them to the sums.
+func (p *pageParser) flush() error {
+	if p.chunk.Len() == 0 {
+		return nil
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(&p.chunk)
+	p.chunk.Reset()
+	if err != nil {
+		return fmt.Errorf("parsing the metrics page: %w", err)
+	}
+	for name, mf := range families {
+		for _, m := range mf.GetMetric() {
+			key := seriesKey{name, labelsOf(m)}
+			if _, ok := p.sums[key]; !ok && len(p.sums) >= MaxSeries {
+				p.skipped.OverLimit++
+				continue
+			}
+			p.sums[key] += value(m)
+		}
+	}
+	return nil
 }
 
 var (
@@ -113,22 +168,22 @@ var (
 )
 
 // wanted tells a line of a wanted family — a sample, or its # TYPE or # HELP — from
-// the rest, by its prefix alone.
-func wanted(line []byte) bool {
+// the rest, by its prefix alone, and which family it is.
+func wanted(line []byte) (int, bool) {
 	if rest, ok := bytes.CutPrefix(line, []byte("# TYPE ")); ok {
 		line = rest
 	} else if rest, ok := bytes.CutPrefix(line, []byte("# HELP ")); ok {
 		line = rest
 	}
-	for _, p := range [][]byte{prefixRequests, prefixTCP} {
+	for i, p := range [][]byte{prefixRequests, prefixTCP} {
 		if bytes.HasPrefix(line, p) && len(line) > len(p) {
 			switch line[len(p)] {
 			case '{', ' ', '\t':
-				return true
+				return i, true
 			}
 		}
 	}
-	return false
+	return 0, false
 }
 
 func labelsOf(m *dto.Metric) Labels {

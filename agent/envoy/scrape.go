@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -18,12 +19,22 @@ import (
 	reportv1 "github.com/intent-mapper/intent-mapper/api/report/v1"
 )
 
-var scrapeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Name: "intentmapper_agent_scrape_errors_total",
-	Help: "Failed scrapes of mesh proxies, by reason: unreachable, status, too-large, malformed.",
-}, []string{"reason"})
+var (
+	scrapeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "intentmapper_agent_scrape_errors_total",
+		Help: "Failed scrapes of mesh proxies, by reason: unreachable, status, too-large, malformed.",
+	}, []string{"reason"})
+	linesSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "intentmapper_agent_scrape_lines_skipped_total",
+		Help: "Lines of proxies' metrics pages left out, by reason: overlong (over 64 KiB, any family), over-limit (of the families read, beyond the kept bytes or series).",
+	}, []string{"reason"})
+)
 
-func init() { metrics.Registry.MustRegister(scrapeErrors) }
+func init() { metrics.Registry.MustRegister(scrapeErrors, linesSkipped) }
+
+// acceptText asks for Prometheus' text format, which the parser reads, over
+// OpenMetrics.
+const acceptText = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
 
 // Scraper fetches proxies' metrics pages.
 type Scraper struct {
@@ -34,12 +45,15 @@ type Scraper struct {
 	FallbackPort int
 	Path         string
 	Timeout      time.Duration
-	MaxBytes     int64
+	// MaxBytes bounds what is kept of the families read; the page itself streams,
+	// up to MaxPage bytes.
+	MaxBytes int64
+	MaxPage  int64
 }
 
 // DefaultScraper scrapes as the agent does by default.
 func DefaultScraper() *Scraper {
-	return &Scraper{Client: &http.Client{}, Port: 15020, FallbackPort: 15090, Path: "/stats/prometheus", Timeout: 5 * time.Second, MaxBytes: 16 << 20}
+	return &Scraper{Client: &http.Client{}, Port: 15020, FallbackPort: 15090, Path: "/stats/prometheus", Timeout: 5 * time.Second, MaxBytes: 16 << 20, MaxPage: 256 << 20}
 }
 
 // Scrape fetches and parses one proxy's page.
@@ -63,6 +77,7 @@ func (s *Scraper) scrapePort(ctx context.Context, host string, port int) ([]Seri
 	if err != nil {
 		return nil, err
 	}
+	req.Header.Set("Accept", acceptText)
 	resp, err := s.Client.Do(req)
 	if err != nil {
 		return nil, err
@@ -71,7 +86,18 @@ func (s *Scraper) scrapePort(ctx context.Context, host string, port int) ([]Seri
 	if resp.StatusCode != http.StatusOK {
 		return nil, &statusError{code: resp.StatusCode}
 	}
-	return Parse(resp.Body, s.MaxBytes)
+	body := &io.LimitedReader{R: resp.Body, N: s.MaxPage + 1}
+	series, skipped, err := Parse(body, s.MaxBytes)
+	if body.N <= 0 {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, s.MaxPage)
+	}
+	if skipped.Overlong > 0 {
+		linesSkipped.WithLabelValues("overlong").Add(float64(skipped.Overlong))
+	}
+	if skipped.OverLimit > 0 {
+		linesSkipped.WithLabelValues("over-limit").Add(float64(skipped.OverLimit))
+	}
+	return series, err
 }
 
 type statusError struct{ code int }

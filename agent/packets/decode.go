@@ -51,6 +51,7 @@ type Open struct {
 type Decoder struct {
 	eth    layers.Ethernet
 	sll    layers.LinuxSLL
+	sll2   layers.LinuxSLL2
 	dot1q  layers.Dot1Q
 	ip4    layers.IPv4
 	ip6    layers.IPv6
@@ -69,13 +70,13 @@ type Decoder struct {
 }
 
 // NewDecoder returns a decoder for packets that start with the given link layer:
-// layers.LayerTypeEthernet, layers.LayerTypeLinuxSLL, or layers.LayerTypeIPv4 /
+// layers.LayerTypeEthernet, layers.LayerTypeLinuxSLL (v1 or v2), or layers.LayerTypeIPv4 /
 // LayerTypeIPv6 for raw IP (either works: the version is read from the packet).
 func NewDecoder(first gopacket.LayerType) *Decoder {
 	d := &Decoder{found: make([]gopacket.LayerType, 0, 8), chain: make([][]byte, 0, 16)}
 	d.Answer.IPs = make([]netip.Addr, 0, maxAnswers)
 	parser := func(first gopacket.LayerType) *gopacket.DecodingLayerParser {
-		p := gopacket.NewDecodingLayerParser(first, &d.eth, &d.sll, &d.dot1q, &d.ip4, &d.ip6, &d.udp, &d.tcp)
+		p := gopacket.NewDecodingLayerParser(first, &d.eth, &d.sll, &d.sll2, &d.dot1q, &d.ip4, &d.ip6, &d.udp, &d.tcp)
 		p.IgnoreUnsupported = true
 		return p
 	}

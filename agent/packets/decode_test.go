@@ -252,3 +252,37 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// sll2Header: LINKTYPE_LINUX_SLL2's 20 bytes for an outgoing IPv4/IPv6 packet on
+// interface 12, an Ethernet device with a 6-byte address.
+func sll2Header(proto layers.EthernetType) []byte {
+	h := make([]byte, 20)
+	binary.BigEndian.PutUint16(h[0:], uint16(proto))
+	binary.BigEndian.PutUint32(h[4:], 12)
+	binary.BigEndian.PutUint16(h[8:], 1) // ARPHRD_ETHER
+	h[10], h[11] = 4, 6                  // PACKET_OUTGOING, address length
+	copy(h[12:], mac(3))
+	return h
+}
+
+func TestDecodeLinuxCookedV2(t *testing.T) {
+	d := NewDecoder(layers.LayerTypeLinuxSLL2)
+	v6 := append(sll2Header(layers.EthernetTypeIPv6), packet(t, nil, "fd00::10", "fd00::7", "udp", response("b.example", a("b.example", "2001:db8::2", 20)))...)
+	if d.Decode(v6, seen) != DNSAnswer || d.Answer.Client != netip.MustParseAddr("fd00::7") || d.Answer.IPs[0] != netip.MustParseAddr("2001:db8::2") {
+		t.Errorf("IPv6 answer behind SLL2: %+v", d.Answer)
+	}
+	if k := d.Decode(sll2Header(layers.EthernetTypeIPv4)[:19], seen); k != Malformed {
+		t.Errorf("a cut SLL2 header decoded as %v", k)
+	}
+}
+
+func FuzzDecodeLinuxCookedV2(f *testing.F) {
+	f.Add(append(sll2Header(layers.EthernetTypeIPv4), packet(f, nil, "10.96.0.10", "10.244.1.7", "udp", response("a.example", a("a.example", "203.0.113.1", 9)))...))
+	f.Add(append(sll2Header(layers.EthernetTypeIPv6), packet(f, nil, "fd00::10", "fd00::7", "tcp", tcpDNS{response("t.example", a("t.example", "2001:db8::1", 9))})...))
+	d := NewDecoder(layers.LayerTypeLinuxSLL2)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if d.Decode(data, seen) == DNSAnswer && len(d.Answer.IPs) == 0 {
+			t.Fatal("an answer with no address")
+		}
+	})
+}

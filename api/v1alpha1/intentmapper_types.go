@@ -113,6 +113,12 @@ type KafkaServer struct {
 	// selector of the broker pods; either name or selector is set.
 	// +optional
 	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+
+	// container whose log holds the authorizer's lines, in a pod with several (a mesh
+	// sidecar, a metrics exporter). Default: the pod's only container, else the one
+	// named kafka or broker, else the only one that is not a known sidecar.
+	// +optional
+	Container string `json:"container,omitempty"`
 }
 
 // IntentMapperSpec configures intent-mapper for the whole cluster.
