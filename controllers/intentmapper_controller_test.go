@@ -137,12 +137,15 @@ var _ = Describe("IntentMapper", Ordered, func() {
 			return k8sClient.Update(ctx, im)
 		})).To(Succeed())
 		for _, node := range []string{"node-a", "node-b"} {
-			pod := &corev1.Pod{
-				ObjectMeta: metav1.ObjectMeta{Namespace: managerNamespace, Name: "agent-" + node, Labels: agentLabels()},
-				Spec:       corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: agentName, Image: "intent-mapper:test"}}},
-			}
-			Expect(k8sClient.Create(ctx, pod)).To(Succeed())
-			DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, pod))).To(Succeed()) })
+			pod := agentPod(node) // the pod its tokens are bound to, labelled as the DaemonSet's
+			unlabelled := client.MergeFrom(pod.DeepCopy())
+			pod.Labels = agentLabels()
+			Expect(k8sClient.Patch(ctx, pod, unlabelled)).To(Succeed())
+			DeferCleanup(func() {
+				labelled := client.MergeFrom(pod.DeepCopy())
+				pod.Labels = nil
+				Expect(k8sClient.Patch(ctx, pod, labelled)).To(Succeed())
+			})
 		}
 		Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
 			ds := daemonSet(Default)
@@ -174,7 +177,7 @@ var _ = Describe("IntentMapper", Ordered, func() {
 		reportFrom := func(node string) {
 			body, err := json.Marshal(&reportv1.Report{Version: reportv1.Version, Node: node, AgentTime: time.Now()})
 			Expect(err).NotTo(HaveOccurred())
-			Expect(post(body, agentToken(), false)).To(Equal(http.StatusAccepted))
+			Expect(post(body, agentTokenOn(node), false)).To(Equal(http.StatusAccepted))
 		}
 		Eventually(func(g Gomega) {
 			reportFrom("node-a")

@@ -41,28 +41,14 @@ func readChart(t *testing.T, dir, name string) string {
 }
 
 // TestChartFollowsConfig: what another change to config/ adds (a flag, a probe, a rule, a
-// metrics Service as kubebuilder scaffolds it) reaches the chart by regenerating, alone.
+// metrics port) reaches the chart by regenerating, alone.
 func TestChartFollowsConfig(t *testing.T) {
 	config := copyConfig(t)
 	edit(t, filepath.Join(config, "manager", "manager.yaml"), "        - --leader-elect\n",
 		"        - --leader-elect\n        - --zap-log-level=info\n")
 	edit(t, filepath.Join(config, "manager", "manager.yaml"), "initialDelaySeconds: 15", "initialDelaySeconds: 25")
 	edit(t, filepath.Join(config, "rbac", "agent", "role.yaml"), "  - pods\n", "  - pods\n  - nodes\n")
-	metrics := `apiVersion: v1
-kind: Service
-metadata:
-  name: controller-manager-metrics-service
-  namespace: system
-  labels: {control-plane: controller-manager, app.kubernetes.io/name: intent-mapper}
-spec:
-  selector: {app.kubernetes.io/name: intent-mapper, app.kubernetes.io/component: manager}
-  ports:
-  - {name: https, port: 8443, targetPort: 8443}
-`
-	if err := os.WriteFile(filepath.Join(config, "manager", "metrics_service.yaml"), []byte(metrics), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	edit(t, filepath.Join(config, "manager", "kustomization.yaml"), "- ingest_service.yaml\n", "- ingest_service.yaml\n- metrics_service.yaml\n")
+	edit(t, filepath.Join(config, "manager", "metrics_service.yaml"), "port: 8443", "port: 8444")
 
 	out := filepath.Join(t.TempDir(), "chart")
 	if err := run(filepath.Join(config, "default"), out, "1.2.3"); err != nil {
@@ -77,12 +63,12 @@ spec:
 	if role := readChart(t, out, "templates/clusterrole-intent-mapper-agent-role.yaml"); !strings.Contains(role, "- nodes") {
 		t.Errorf("the agent's ClusterRole lacks the new rule:\n%s", role)
 	}
-	svc := readChart(t, out, "templates/service-intent-mapper-controller-manager-metrics-service.yaml")
-	if !strings.Contains(svc, "{{- if .Values.metrics.enabled }}") || !strings.Contains(svc, "port: 8443") {
+	svc := readChart(t, out, "templates/service-intent-mapper-metrics.yaml")
+	if !strings.Contains(svc, "{{- if .Values.metrics.enabled }}") || !strings.Contains(svc, "port: 8444") {
 		t.Errorf("config's metrics Service is not the chart's, behind metrics.enabled:\n%s", svc)
 	}
-	monitor := readChart(t, out, "templates/servicemonitor-intent-mapper-controller-manager-metrics-monitor.yaml")
-	for _, want := range []string{"port: https", "scheme: https", "control-plane: controller-manager"} {
+	monitor := readChart(t, out, "templates/servicemonitor-intent-mapper-metrics-monitor.yaml")
+	for _, want := range []string{"port: https", "scheme: https", "app.kubernetes.io/component: metrics"} {
 		if !strings.Contains(monitor, want) {
 			t.Errorf("the ServiceMonitor lacks %q:\n%s", want, monitor)
 		}
