@@ -14,15 +14,16 @@ type Score struct {
 	Missing, Unexpected         []string
 }
 
-// Recall is the share of expected items found.
+// Recall is the share of expected items found; zero when nothing is expected, so a
+// scenario that expects nothing never scores as a success.
 func (s Score) Recall() float64 { return ratio(s.Matched, s.Expected) }
 
-// Precision is the share of found items that are expected.
+// Precision is the share of found items that are expected; zero when nothing is found.
 func (s Score) Precision() float64 { return ratio(s.Matched, s.Observed) }
 
 func ratio(a, b int) float64 {
 	if b == 0 {
-		return 1
+		return 0
 	}
 	return float64(a) / float64(b)
 }
@@ -47,7 +48,7 @@ func (s *Scenario) Compare(found []discoveryv1alpha1.DiscoveredIntents) Score {
 	for _, di := range found {
 		client := di.Namespace + "/" + di.Name
 		for _, c := range di.Status.Calls {
-			server := c.Namespace + "/" + c.Name
+			server := c.Namespace + "/" + c.Name // "/NAME" for an internet call
 			service := ""
 			if len(c.Services) == 1 {
 				service = c.Services[0]

@@ -42,6 +42,9 @@ type TrafficOptions struct {
 
 // StartTraffic starts every server, then every client.
 func (s *Scenario) StartTraffic(o TrafficOptions) (*Traffic, error) {
+	if len(s.Outside) > 0 {
+		return nil, fmt.Errorf("scenario %s has outside servers: only the cluster tier stages them", s.Name)
+	}
 	t := &Traffic{s: s, dnsAddr: o.DNSAddr, every: o.Every, sidecars: map[string]*sidecar{}}
 	if err := t.serveDNS(); err != nil {
 		return nil, err
