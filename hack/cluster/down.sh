@@ -47,9 +47,7 @@ iptables -t mangle -D FORWARD -s "$POD_RANGE" -j "$GUARD" 2>/dev/null
 iptables -t mangle -F "$GUARD" 2>/dev/null; iptables -t mangle -X "$GUARD" 2>/dev/null
 iptables -D OUTPUT -j "$GUARD-OUT" 2>/dev/null
 iptables -F "$GUARD-OUT" 2>/dev/null; iptables -X "$GUARD-OUT" 2>/dev/null
-for r in "$SERVICE_RANGE" "$POD_RANGE" "$NODE_RANGE" "$OUTSIDE_RANGE"; do
-  while ip rule del pref 90 iif "$BRIDGE" to "$r" prohibit 2>/dev/null; do :; done
-done
+while ip rule del pref 90 iif "$BRIDGE" to "$SERVICE_RANGE" prohibit 2>/dev/null; do :; done
 for r in "$POD_RANGE" "$NODE_RANGE" "$OUTSIDE_RANGE"; do ip route del prohibit "$r" 2>/dev/null; done
 ip link del "$BRIDGE" 2>/dev/null
 ip addr del "$NODE_IP/32" dev lo 2>/dev/null

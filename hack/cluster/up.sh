@@ -63,14 +63,13 @@ confine() {
   modprobe br_netfilter 2>/dev/null || true
   sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
   ip addr show dev lo | grep -q " $NODE_IP/32" || ip addr add "$NODE_IP/32" dev lo
-  # Unroutable from pods unless something here answers: forwarded packets to a Service
-  # IP that kube-proxy has not translated, or to a pod or node address nobody has.
-  for r in "$SERVICE_RANGE" "$POD_RANGE" "$NODE_RANGE" "$OUTSIDE_RANGE"; do
-    ip rule show | grep -q "from all to $r iif $BRIDGE prohibit" ||
-      ip rule add pref 90 iif "$BRIDGE" to "$r" prohibit
-  done
-  # The main table's own catch: pod and node ranges are never reached by the default
-  # route (more specific bridge and local routes win).
+  # A pod's packet still addressed to a Service IP when routed was not translated by
+  # kube-proxy (not yet synced, no endpoints): answered "prohibited" here. The host's own
+  # packets to Service IPs are translated before routing and meet the OUTPUT guard.
+  ip rule show | grep -q "from all to $SERVICE_RANGE iif $BRIDGE prohibit" ||
+    ip rule add pref 90 iif "$BRIDGE" to "$SERVICE_RANGE" prohibit
+  # Pod, node and outside addresses nobody has are never sent by the default route:
+  # the bridge's /24, the node's local address and the tests' /30s are more specific.
   for r in "$POD_RANGE" "$NODE_RANGE" "$OUTSIDE_RANGE"; do
     ip route show type prohibit | grep -q "^prohibit $r" || ip route add prohibit "$r"
   done
