@@ -36,7 +36,13 @@ if [ -S "$STATE/containerd/containerd.sock" ]; then
   for t in $("${CTR[@]}" tasks ls -q 2>/dev/null); do "${CTR[@]}" tasks delete -f "$t" >/dev/null 2>&1; done
 fi
 stop containerd
-# Container processes whose shim outlived containerd.
+# Processes left in the kubelet's cgroups (containers whose shim outlived containerd).
+for f in /sys/fs/cgroup/*/intent-mapper-cluster; do
+  [ -d "$f" ] || continue
+  find "$f" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u | while read -r p; do kill -KILL "$p" 2>/dev/null; done
+  break
+done
+# Shims that outlived containerd.
 for p in $(pgrep -f "containerd-shim-runc-v2 -namespace k8s.io -id .* -address $STATE/" 2>/dev/null); do
   kill -KILL "$p" 2>/dev/null
 done

@@ -56,6 +56,11 @@ func setup(t *testing.T) *env {
 	}
 	e := &env{t: t, root: root, c: c}
 	e.guardIsZero()
+	// make deploy edits the image in config/manager: put the file back afterwards.
+	kust := filepath.Join(root, "config/manager/kustomization.yaml")
+	if saved, err := os.ReadFile(kust); err == nil {
+		t.Cleanup(func() { _ = os.WriteFile(kust, saved, 0o644) })
+	}
 	return e
 }
 
