@@ -91,7 +91,9 @@ confine() {
   iptables -F "$GUARD-OUT"
   iptables -A "$GUARD-OUT" -d "$SERVICE_RANGE" -m limit --limit 10/min -j LOG --log-prefix "$GUARD-OUT drop: "
   iptables -A "$GUARD-OUT" -d "$SERVICE_RANGE" -j DROP
-  iptables -C OUTPUT -j "$GUARD-OUT" 2>/dev/null || iptables -I OUTPUT 1 -j "$GUARD-OUT"
+  # Appended: kube-proxy prepends its own jump, so a Service without endpoints is rejected
+  # by kube-proxy first and only a packet kube-proxy does not know reaches the guard.
+  iptables -C OUTPUT -j "$GUARD-OUT" 2>/dev/null || iptables -A OUTPUT -j "$GUARD-OUT"
   put "$STATE/resolv.conf" <<<"nameserver 127.0.0.1"
 }
 
