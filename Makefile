@@ -167,4 +167,4 @@ test-cluster: cluster ## Run the cluster tier: install, map real traffic, upgrad
 .PHONY: demo-cluster
 demo-cluster: cluster ## Deploy intent-mapper into the cluster and run SCENARIO there to explore.
 	PATH="$(CLUSTER_BIN):$$PATH" KUBECONFIG=$(CLUSTER_KUBECONFIG) INTENT_MAPPER_CLUSTER=1 \
-		CLUSTER_SCENARIO=$(SCENARIO) CLUSTER_DEMO=1 go test ./test/cluster -count=1 -v -run TestDemo -timeout 0
+		CLUSTER_SCENARIO=$(if $(filter command line,$(origin SCENARIO)),$(SCENARIO),test/cluster/scenario.yaml) CLUSTER_DEMO=1 go test ./test/cluster -count=1 -v -run TestDemo -timeout 0

@@ -109,6 +109,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "docker.io/library/im-pause:1"
   restrict_oom_score_adj = true
+  # Pods run as non-root users and may serve on ports under 1024 (the tutorial's nginx:80).
+  enable_unprivileged_ports = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
