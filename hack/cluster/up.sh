@@ -224,7 +224,8 @@ start_components() {
     --authentication-kubeconfig "$k" --authorization-kubeconfig "$k" --bind-address "$NODE_IP" \
     --service-cluster-ip-range "$SERVICE_RANGE" --cluster-cidr "$POD_RANGE" \
     --service-account-private-key-file "$p/sa.key" --root-ca-file "$p/ca.crt" \
-    --use-service-account-credentials --leader-elect=false
+    --use-service-account-credentials --leader-elect=false \
+    --flex-volume-plugin-dir "$STATE/volume-plugins"
   launch kube-scheduler "$BIN/kube-scheduler" --kubeconfig "$k" \
     --authentication-kubeconfig "$k" --authorization-kubeconfig "$k" --bind-address "$NODE_IP" \
     --leader-elect=false
