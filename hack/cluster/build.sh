@@ -28,7 +28,7 @@ build() { # name moduledir ldflags package
   # go build is silent for minutes: say every 30 s that it still runs.
   ( while sleep 30; do echo "[$step/$total] $name: still building, $((SECONDS - start)) s"; done ) &
   local ticker=$!
-  trap 'kill $ticker 2>/dev/null' EXIT
+  trap "kill $ticker 2>/dev/null" EXIT
   ( cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/$name.tmp" "$target" )
   kill $ticker
   mv "$out/$name.tmp" "$out/$name"
