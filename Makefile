@@ -109,6 +109,9 @@ install: manifests $(KUSTOMIZE) ## Install the CRDs into the cluster of the curr
 .PHONY: deploy
 deploy: manifests $(KUSTOMIZE) ## Deploy intent-mapper (image IMG) and the IntentMapper named cluster.
 	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
+	# The CRDs first: the IntentMapper in config/default is refused until they are established.
+	$(KUSTOMIZE) build config/crd | kubectl apply --server-side -f -
+	kubectl wait --for condition=established --timeout=60s -f config/crd/bases
 	$(KUSTOMIZE) build config/default | kubectl apply --server-side -f -
 
 .PHONY: undeploy
