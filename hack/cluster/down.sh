@@ -47,6 +47,12 @@ for p in $(pgrep -f "containerd-shim-runc-v2 -namespace k8s.io -id .* -address $
   kill -KILL "$p" 2>/dev/null
 done
 
+# Pod network namespaces containerd could not remove (it names them cni-*; it is the only
+# containerd here, one cluster per machine).
+for n in /var/run/netns/cni-*; do
+  [ -e "$n" ] || continue
+  umount -l "$n" 2>/dev/null; rm -f "$n"
+done
 [ -x "$BIN/kube-proxy" ] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1
 iptables -t mangle -D FORWARD -i "$BRIDGE" -j "$GUARD" 2>/dev/null
 iptables -t mangle -D FORWARD -s "$POD_RANGE" -j "$GUARD" 2>/dev/null
