@@ -115,6 +115,9 @@ install: manifests $(KUSTOMIZE) ## Install the CRDs into the cluster of the curr
 .PHONY: deploy
 deploy: manifests $(KUSTOMIZE) ## Deploy intent-mapper (image IMG) and the IntentMapper named cluster.
 	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
+	# The CRDs first: the IntentMapper in config/default is refused until they are established.
+	$(KUSTOMIZE) build config/crd | kubectl apply --server-side -f -
+	kubectl wait --for condition=established --timeout=60s -f config/crd/bases
 	$(KUSTOMIZE) build config/default | kubectl apply --server-side -f -
 
 .PHONY: undeploy
@@ -146,3 +149,31 @@ echo "installing $(2)@$(3)"; \
 GOBIN=$$tmp go install $(2)@$(3); \
 mv $$tmp/* $(1); rmdir $$tmp
 endef
+
+##@ Cluster tier (a real one-node cluster on this machine; needs root)
+
+CLUSTER_BIN ?= $(LOCALBIN)/cluster
+CLUSTER_KUBECONFIG ?= $(CLUSTER_BIN)/state/pki/admin.kubeconfig
+
+.PHONY: cluster
+cluster: envtest-assets ## Bring up the one-node cluster (builds and installs what it needs; idempotent).
+	hack/cluster/up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the cluster, remove its state, restore the host settings it changed.
+	hack/cluster/down.sh
+
+.PHONY: cluster-image
+cluster-image: ## Build image IMG from this tree and import it into the cluster (no registry).
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(CLUSTER_BIN)/intent-mapper .
+	hack/cluster/image.sh $(IMG) $(CLUSTER_BIN)/intent-mapper 65532:65532 manager
+
+.PHONY: test-cluster
+test-cluster: cluster ## Run the cluster tier: install, map real traffic, upgrade, restart, reset, undeploy.
+	PATH="$(CLUSTER_BIN):$$PATH" KUBECONFIG=$(CLUSTER_KUBECONFIG) INTENT_MAPPER_CLUSTER=1 \
+		go test ./test/cluster -count=1 -v -timeout 40m
+
+.PHONY: demo-cluster
+demo-cluster: cluster ## Deploy intent-mapper into the cluster and run SCENARIO there to explore.
+	PATH="$(CLUSTER_BIN):$$PATH" KUBECONFIG=$(CLUSTER_KUBECONFIG) INTENT_MAPPER_CLUSTER=1 \
+		CLUSTER_SCENARIO=$(if $(filter command line,$(origin SCENARIO)),$(SCENARIO),test/cluster/scenario.yaml) CLUSTER_DEMO=1 go test ./test/cluster -count=1 -v -run TestDemo -timeout 0

@@ -51,7 +51,7 @@ func (s *Scenario) Compare(found []discoveryv1alpha1.DiscoveredIntents) Score {
 	for _, di := range found {
 		client := di.Namespace + "/" + di.Name
 		for _, c := range di.Status.Calls {
-			server := c.Namespace + "/" + c.Name
+			server := c.Namespace + "/" + c.Name // "/NAME" for an internet call
 			service := ""
 			if len(c.Services) == 1 {
 				service = c.Services[0]

@@ -20,8 +20,19 @@ type Scenario struct {
 	Namespace string `json:"namespace"`
 	// Workloads of the application.
 	Workloads []Workload `json:"workloads"`
+	// Outside are servers outside the cluster, known by a DNS name (cluster tier only:
+	// each is a host in a network namespace of its own).
+	Outside []Outside `json:"outside,omitempty"`
 	// Calls the workloads make.
 	Calls []Call `json:"calls"`
+}
+
+// Outside is a server outside the cluster.
+type Outside struct {
+	// Name is its DNS name, which calls use in To.
+	Name string `json:"name"`
+	// Port it serves on.
+	Port int `json:"port"`
 }
 
 // Workload is one workload: one pod, the objects that own it, and a Service if it serves.
@@ -34,6 +45,8 @@ type Workload struct {
 	Port int `json:"port,omitempty"`
 	// Sidecar gives the pod an Istio sidecar's label and metrics page.
 	Sidecar bool `json:"sidecar,omitempty"`
+	// Labels are more labels for the pod (cluster tier), e.g. intentmapper.io/service-name.
+	Labels map[string]string `json:"labels,omitempty"`
 
 	// IP is the loopback address the pod is given.
 	IP string `json:"-"`
@@ -46,7 +59,7 @@ type Workload struct {
 
 // Call is a client calling a server, over and over while the scenario runs.
 type Call struct {
-	// From and To name workloads, as NAME or NAMESPACE/NAME.
+	// From and To name workloads, as NAME or NAMESPACE/NAME; To may name an Outside server.
 	From string `json:"from"`
 	To   string `json:"to"`
 	// Port on the server; the server's own port by default.
@@ -117,22 +130,59 @@ func (s *Scenario) complete() error {
 		w.IP = fmt.Sprintf("127.0.%d.%d", 10+i/250, i%250+1)
 	}
 	for i := range s.Calls {
-		c := &s.Calls[i]
-		from, to := s.Workload(c.From), s.Workload(c.To)
-		if from == nil || to == nil {
-			return fmt.Errorf("call %s -> %s: both must be workloads of the scenario", c.From, c.To)
+		if err := s.completeCall(&s.Calls[i]); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+func (s *Scenario) completeCall(c *Call) error {
+	from, to, out := s.Workload(c.From), s.Workload(c.To), s.OutsideServer(c.To)
+	if from == nil || (to == nil && out == nil) {
+		return fmt.Errorf("call %s -> %s: both must be workloads (or To an outside server) of the scenario", c.From, c.To)
+	}
+	if out != nil {
+		if c.Port == 0 {
+			c.Port = out.Port
+		}
+		c.DNS = out.Name
+		if len(c.HTTP) > 0 {
+			return fmt.Errorf("call %s -> %s: calls outside are plain TCP", c.From, c.To)
+		}
+	} else {
 		if c.Port == 0 {
 			c.Port = to.Port
-		}
-		if c.Port == 0 {
-			return fmt.Errorf("call %s -> %s: the server has no port", c.From, c.To)
 		}
 		if c.DNS == "" {
 			c.DNS = to.Name + "." + to.Namespace + ".svc.cluster.local"
 		}
 	}
+	if c.Port == 0 {
+		return fmt.Errorf("call %s -> %s: the server has no port", c.From, c.To)
+	}
 	return nil
+}
+
+// OutsideServer finds an outside server by its DNS name.
+func (s *Scenario) OutsideServer(name string) *Outside {
+	for i := range s.Outside {
+		if s.Outside[i].Name == name {
+			return &s.Outside[i]
+		}
+	}
+	return nil
+}
+
+// ServiceNameLabel names a workload for intent-mapper when its pods carry it.
+const ServiceNameLabel = "intentmapper.io/service-name"
+
+// Identity is the name intent-mapper gives the workload: its service-name label, or its name.
+func (w *Workload) Identity() string {
+	if n := w.Labels[ServiceNameLabel]; n != "" {
+		return n
+	}
+	return w.Name
 }
 
 // Key is NAMESPACE/NAME.
@@ -164,17 +214,24 @@ func (s *Scenario) Expect() []Expected {
 	byPair := map[[2]string]*Expected{}
 	for _, c := range s.Calls {
 		from, to := s.Workload(c.From), s.Workload(c.To)
-		key := [2]string{from.Key(), to.Key()}
+		client := from.Namespace + "/" + from.Identity()
+		server, kind, service := "", "tcp", ""
+		if to == nil { // outside: named by the DNS name resolved, in no namespace
+			server, kind = "/"+c.DNS, "internet"
+		} else {
+			server, service = to.Namespace+"/"+to.Identity(), to.Name
+		}
+		key := [2]string{client, server}
 		e := byPair[key]
 		if e == nil {
-			e = &Expected{Client: from.Key(), Server: to.Key(), Type: "tcp", Service: to.Name, Paths: map[string][]string{}}
+			e = &Expected{Client: client, Server: server, Type: kind, Service: service, Paths: map[string][]string{}}
 			byPair[key] = e
 		}
 		if !slices.Contains(e.Ports, int32(c.Port)) {
 			e.Ports = append(e.Ports, int32(c.Port))
 			slices.Sort(e.Ports)
 		}
-		if (from.Sidecar || to.Sidecar) && len(c.HTTP) > 0 {
+		if to != nil && (from.Sidecar || to.Sidecar) && len(c.HTTP) > 0 {
 			e.Type = "http"
 			for _, r := range c.HTTP {
 				if !slices.Contains(e.Paths[r.Path], r.Method) {

@@ -42,6 +42,9 @@ type TrafficOptions struct {
 
 // StartTraffic starts every server, then every client.
 func (s *Scenario) StartTraffic(o TrafficOptions) (*Traffic, error) {
+	if len(s.Outside) > 0 {
+		return nil, fmt.Errorf("scenario %s has outside servers: only the cluster tier stages them", s.Name)
+	}
 	for _, w := range s.Workloads {
 		if w.istioName == "" || (w.Port > 0 && w.ServiceIP == "") {
 			return nil, fmt.Errorf("workload %s is not staged: call Stage first", w.Key())
