@@ -1,12 +1,6 @@
 package scenario
 
-import (
-	"testing"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
-)
+import "testing"
 
 func TestClusterScenarioExpectations(t *testing.T) {
 	s, err := Load("../../cluster/scenario.yaml")
@@ -28,28 +22,5 @@ func TestClusterScenarioExpectations(t *testing.T) {
 	}
 	if _, err := s.StartTraffic(TrafficOptions{}); err == nil {
 		t.Error("the loopback harness accepted a scenario with outside servers")
-	}
-}
-
-func TestScoreFailsOnNothing(t *testing.T) {
-	s, err := Load("../../../hack/demo/scenario.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if score := s.Compare(nil); score.Recall() != 0 || score.Precision() != 0 {
-		t.Errorf("nothing found scores %s", score)
-	}
-	empty := &Scenario{}
-	found := []discoveryv1alpha1.DiscoveredIntents{{
-		ObjectMeta: metav1.ObjectMeta{Name: "client", Namespace: "default"},
-		Status: discoveryv1alpha1.DiscoveredIntentsStatus{Calls: []discoveryv1alpha1.Call{
-			{Name: "nginx", Namespace: "default", Type: discoveryv1alpha1.CallTCP, Ports: []int32{80}},
-		}},
-	}}
-	if score := empty.Compare(found); score.Recall() != 0 || score.Precision() != 0 {
-		t.Errorf("a scenario expecting nothing scores %s", score)
-	}
-	if score := empty.Compare(nil); score.Recall() == 1 || score.Precision() == 1 {
-		t.Errorf("nothing expected and nothing found scores %s", score)
 	}
 }
