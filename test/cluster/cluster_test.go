@@ -83,9 +83,9 @@ func (e *env) try(name string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-func (e *env) kubectl(args ...string) string {
+func (e *env) kubectl(args ...string) {
 	e.t.Helper()
-	return e.run("kubectl", args...)
+	e.run("kubectl", args...)
 }
 
 // waitFor polls cond every two seconds up to limit; on timeout it fails with what and

@@ -24,7 +24,7 @@ func outsideHost(i int) (host, server string) {
 // workloads. The function it returns removes them all.
 func (e *env) stage(s *scenario.Scenario, app string) (stop func()) {
 	e.t.Helper()
-	var undo []func()
+	undo := make([]func(), 0, len(s.Outside)+1)
 	stop = func() {
 		for i := len(undo) - 1; i >= 0; i-- {
 			undo[i]()

@@ -17,6 +17,12 @@ import (
 	"github.com/intent-mapper/intent-mapper/test/e2e/scenario"
 )
 
+const (
+	// appLabel selects a workload's pods, as its Service and controller do.
+	appLabel = "app"
+	kindJob  = "Job"
+)
+
 // Ports of the scenario's sidecars, as Istio's: the app names the sidecar as its HTTP
 // proxy, and behind an inbound sidecar the app listens here on loopback.
 const (
@@ -50,7 +56,7 @@ func manifests(s *scenario.Scenario, o stageOptions) []client.Object {
 			out = append(out, &corev1.Service{
 				ObjectMeta: metav1.ObjectMeta{Name: w.Name, Namespace: w.Namespace},
 				Spec: corev1.ServiceSpec{
-					Selector: map[string]string{"app": w.Name},
+					Selector: map[string]string{appLabel: w.Name},
 					Ports:    []corev1.ServicePort{{Name: "main", Port: int32(w.Port)}},
 				},
 			})
@@ -60,8 +66,8 @@ func manifests(s *scenario.Scenario, o stageOptions) []client.Object {
 }
 
 func workload(s *scenario.Scenario, w *scenario.Workload, o stageOptions) client.Object {
-	labels := map[string]string{"app": w.Name}
-	podLabels := map[string]string{"app": w.Name}
+	labels := map[string]string{appLabel: w.Name}
+	podLabels := map[string]string{appLabel: w.Name}
 	for k, v := range w.Labels {
 		podLabels[k] = v
 	}
@@ -77,10 +83,10 @@ func workload(s *scenario.Scenario, w *scenario.Workload, o stageOptions) client
 		return &appsv1.StatefulSet{ObjectMeta: meta, Spec: appsv1.StatefulSetSpec{ServiceName: w.Name, Selector: selector, Template: template}}
 	case "DaemonSet":
 		return &appsv1.DaemonSet{ObjectMeta: meta, Spec: appsv1.DaemonSetSpec{Selector: selector, Template: template}}
-	case "Job", "CronJob":
+	case kindJob, "CronJob":
 		template.Spec.RestartPolicy = corev1.RestartPolicyOnFailure
 		job := batchv1.JobSpec{Template: template, BackoffLimit: ptr.To[int32](2), TTLSecondsAfterFinished: ptr.To[int32](600)}
-		if w.Kind == "Job" {
+		if w.Kind == kindJob {
 			return &batchv1.Job{ObjectMeta: meta, Spec: job}
 		}
 		return &batchv1.CronJob{ObjectMeta: meta, Spec: batchv1.CronJobSpec{
@@ -111,7 +117,7 @@ func podSpec(s *scenario.Scenario, w *scenario.Workload, o stageOptions) corev1.
 	}
 	raw, _ := json.Marshal(calls) // plain structs: cannot fail
 	env := []corev1.EnvVar{{Name: "CALLS", Value: string(raw)}, {Name: "EVERY", Value: o.Every}}
-	if w.Kind == "Job" || w.Kind == "CronJob" {
+	if w.Kind == kindJob || w.Kind == "CronJob" {
 		env = append(env, corev1.EnvVar{Name: "ROUNDS", Value: "10"}) // short-lived
 	}
 	app := container("app", o.Image, "run", env)

@@ -79,7 +79,7 @@ func run(ctx context.Context) error {
 	if addr := os.Getenv("LISTEN"); addr != "" {
 		srv := &http.Server{Addr: addr, Handler: http.HandlerFunc(answer), ReadHeaderTimeout: 5 * time.Second}
 		go func() { log.Print(srv.ListenAndServe()) }()
-		defer srv.Close()
+		defer func() { _ = srv.Close() }()
 	}
 	client := httpClient(os.Getenv("PROXY"))
 	for round := 1; rounds == 0 || round <= rounds; round++ {
@@ -111,7 +111,7 @@ func answer(w http.ResponseWriter, r *http.Request) {
 func httpClient(proxy string) *http.Client {
 	tr := &http.Transport{MaxIdleConnsPerHost: 1, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}
 	if proxy != "" {
-		u := &url.URL{Scheme: "http", Host: proxy}
+		u := &url.URL{Scheme: schemeHTTP, Host: proxy}
 		tr.Proxy = http.ProxyURL(u)
 	}
 	return &http.Client{Timeout: 5 * time.Second, Transport: tr}
@@ -125,7 +125,7 @@ func call(ctx context.Context, client *http.Client, c Call) error {
 		if err != nil {
 			return err
 		}
-		defer conn.Close()
+		defer func() { _ = conn.Close() }()
 		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 		if _, err := io.WriteString(conn, "GET / HTTP/1.0\r\n\r\n"); err != nil {
 			return err
@@ -162,6 +162,12 @@ func envOr(name, byDefault string) string {
 // does, so each side can name the other in its counters.
 const peerHeader = "X-Scenario-Peer"
 
+const (
+	schemeHTTP = "http"
+	// unknown is Istio's word for a peer it cannot name.
+	unknown = "unknown"
+)
+
 // identity is a workload as Istio names it.
 type identity struct{ workload, namespace string }
 
@@ -170,7 +176,7 @@ func (i identity) String() string { return i.namespace + "/" + i.workload }
 func parseIdentity(s string) identity {
 	ns, name, ok := strings.Cut(s, "/")
 	if !ok {
-		return identity{workload: "unknown", namespace: "unknown"}
+		return identity{workload: unknown, namespace: unknown}
 	}
 	return identity{workload: name, namespace: ns}
 }
@@ -213,7 +219,7 @@ func sidecar(ctx context.Context) error {
 func outbound(self identity, stats *counters) http.Handler {
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.Out.URL.Scheme, pr.Out.URL.Host = "http", pr.In.Host
+			pr.Out.URL.Scheme, pr.Out.URL.Host = schemeHTTP, pr.In.Host
 			pr.Out.Header.Set(peerHeader, self.String())
 		},
 		ModifyResponse: func(resp *http.Response) error {
@@ -230,7 +236,7 @@ func outbound(self identity, stats *counters) http.Handler {
 func inbound(self identity, app string, stats *counters) http.Handler {
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.Out.URL.Scheme, pr.Out.URL.Host = "http", app
+			pr.Out.URL.Scheme, pr.Out.URL.Host = schemeHTTP, app
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			in := resp.Request
@@ -255,7 +261,7 @@ func labels(reporter string, src, dst identity, service, method, path string, co
 	}
 	name, _, _ := strings.Cut(service, ".")
 	policy := "mutual_tls"
-	if src.workload == "unknown" || dst.workload == "unknown" {
+	if src.workload == unknown || dst.workload == unknown {
 		policy = "none"
 	}
 	return fmt.Sprintf(`reporter=%q,source_workload=%q,source_workload_namespace=%q,source_principal="spiffe://cluster.local/ns/%s/sa/default",source_app=%q,source_canonical_service=%q,destination_workload=%q,destination_workload_namespace=%q,destination_service=%q,destination_service_name=%q,destination_service_namespace=%q,request_protocol="http",response_code="%d",response_flags="-",connection_security_policy=%q,request_method=%q,request_path=%q`,
