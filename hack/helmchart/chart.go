@@ -145,7 +145,8 @@ func (c *chart) template(obj *unstructured.Unstructured) (string, error) {
 	case o.GetKind() == "ServiceMonitor":
 		condition = "and .Values.metrics.enabled .Values.metrics.serviceMonitor.enabled"
 		setServiceMonitorInterval(o, t)
-	case c.metrics != nil && o.GetKind() == kindService && o.GetName() == c.metrics.GetName():
+	case c.metrics != nil && o.GetKind() == kindService && o.GetName() == c.metrics.GetName(),
+		isMetricsReader(o):
 		condition = ".Values.metrics.enabled"
 	}
 	text, err := toYAML(o.Object)
@@ -238,6 +239,12 @@ func findContainer(d *unstructured.Unstructured, name string) map[string]any {
 // isMetricsService tells the Service that serves the manager's metrics, as kubebuilder names it.
 func isMetricsService(o *unstructured.Unstructured) bool {
 	return o.GetKind() == kindService && strings.Contains(o.GetName(), keyMetrics)
+}
+
+// isMetricsReader tells the ClusterRole that lets callers read the metrics, as kubebuilder
+// names it: without metrics, there is nothing for it to grant.
+func isMetricsReader(o *unstructured.Unstructured) bool {
+	return o.GetKind() == "ClusterRole" && strings.HasSuffix(o.GetName(), "metrics-reader")
 }
 
 // metricsServiceFor makes a Service for the manager's container port named metrics, when
