@@ -2,6 +2,7 @@ package packets
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/gopacket/gopacket"
@@ -37,6 +38,38 @@ func BenchmarkDecodeDNSBaseline(b *testing.B) {
 			b.Fatal("not decoded")
 		}
 		var ips []netip.Addr
+		for _, rr := range dns.Answers {
+			if ip, ok := netip.AddrFromSlice(rr.IP); ok && rr.Type == layers.DNSTypeA {
+				ips = append(ips, ip)
+			}
+		}
+		if len(ips) != 2 {
+			b.Fatal("answers lost")
+		}
+	}
+}
+
+// BenchmarkDecodeDNSBaselineDecodingLayerParser: gopacket's own fast path, layers
+// preallocated and reused by a DecodingLayerParser, the same answer extracted.
+func BenchmarkDecodeDNSBaselineDecodingLayerParser(b *testing.B) {
+	data := benchPacket(b)
+	var (
+		ether layers.Ethernet
+		ip4   layers.IPv4
+		ip6   layers.IPv6
+		udp   layers.UDP
+		dns   layers.DNS
+	)
+	parser := gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &ether, &ip4, &ip6, &udp, &dns)
+	parser.IgnoreUnsupported = true
+	decoded := make([]gopacket.LayerType, 0, 8)
+	ips := make([]netip.Addr, 0, 8)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := parser.DecodeLayers(data, &decoded); err != nil || !slices.Contains(decoded, layers.LayerTypeDNS) {
+			b.Fatal("not decoded", err)
+		}
+		ips = ips[:0]
 		for _, rr := range dns.Answers {
 			if ip, ok := netip.AddrFromSlice(rr.IP); ok && rr.Type == layers.DNSTypeA {
 				ips = append(ips, ip)

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
 	reportv1 "github.com/intent-mapper/intent-mapper/api/report/v1"
@@ -111,6 +112,51 @@ func BenchmarkResolveMergeBaseline(b *testing.B) {
 				continue
 			}
 			store.Add(resolve.Call{Client: workloadOf(client), Server: workloadOf(server), Type: discoveryv1alpha1.CallTCP, Port: c.Port, Time: c.Time})
+		}
+	}
+	reportObservations(b, rep)
+}
+
+// BenchmarkResolveMergeBaselineIndexer: what a controller-runtime user would write: an
+// informer's indexer keyed by pod IP, and the owner walked on each lookup.
+func BenchmarkResolveMergeBaselineIndexer(b *testing.B) {
+	byIP := toolscache.Indexers{"ip": func(obj any) ([]string, error) {
+		pod := obj.(*corev1.Pod)
+		ips := []string{pod.Status.PodIP}
+		for _, ip := range pod.Status.PodIPs {
+			ips = append(ips, ip.IP)
+		}
+		return ips, nil
+	}}
+	indexer := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, byIP)
+	for _, pod := range benchCluster() {
+		if err := indexer.Add(pod); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	workloadOf := func(ip netip.Addr) (resolve.Workload, bool) {
+		objs, err := indexer.ByIndex("ip", ip.String())
+		if err != nil || len(objs) == 0 {
+			return resolve.Workload{}, false
+		}
+		pod := objs[0].(*corev1.Pod)
+		ref := metav1.GetControllerOf(pod)
+		kind, name, ok := owners{}.ControllerOf(ctx, ref.Kind, pod.Namespace, ref.Name)
+		return resolve.Workload{Namespace: pod.Namespace, Name: name, Kind: discoveryv1alpha1.WorkloadKind(kind)}, ok
+	}
+	store := pending.NewStore(nil)
+	rep := benchReport()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		for _, c := range rep.Connections {
+			client, ok1 := workloadOf(c.Client)
+			server, ok2 := workloadOf(c.Server)
+			if !ok1 || !ok2 {
+				b.Fatal("pod not found")
+			}
+			store.Add(resolve.Call{Client: client, Server: server, Type: discoveryv1alpha1.CallTCP, Port: c.Port, Time: c.Time})
 		}
 	}
 	reportObservations(b, rep)

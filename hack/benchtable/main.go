@@ -1,6 +1,7 @@
 // Command benchtable reads `go test -bench` output on standard input, pairs each
-// benchmark X with XBaseline from the same run, checks the targets, prints one table,
-// and writes the raw output and a JSON summary into a directory.
+// benchmark X with its baselines from the same run (XBaseline, and XBaselineNAME for a
+// further one), checks the targets, prints one table, and writes the raw output and a
+// JSON summary into a directory.
 package main
 
 import (
@@ -20,17 +21,19 @@ import (
 // target is what a benchmark must reach: a speed-up over its baseline, a throughput,
 // or no allocations. Zero fields are not checked.
 type target struct {
-	Ratio    float64 `json:"ratio,omitempty"`
-	ObsPerS  float64 `json:"obsPerSecond,omitempty"`
-	NoAllocs bool    `json:"noAllocs,omitempty"`
-	MaxMiB   float64 `json:"maxMiB,omitempty"`
+	Ratio float64 `json:"ratio,omitempty"`
+	// Over is the speed-up wanted over each named further baseline (XBaselineNAME).
+	Over     map[string]float64 `json:"over,omitempty"`
+	ObsPerS  float64            `json:"obsPerSecond,omitempty"`
+	NoAllocs bool               `json:"noAllocs,omitempty"`
+	MaxMiB   float64            `json:"maxMiB,omitempty"`
 }
 
 // targets from the project's issues; a benchmark not listed is reported, not judged.
 var targets = map[string]target{
-	"ResolveMerge": {ObsPerS: 200_000},
+	"ResolveMerge": {ObsPerS: 200_000, Over: map[string]float64{"Indexer": 2}},
 	"Ingest":       {ObsPerS: 100_000},
-	"DecodeDNS":    {Ratio: 5, NoAllocs: true},
+	"DecodeDNS":    {Ratio: 5, NoAllocs: true, Over: map[string]float64{"DecodingLayerParser": 1}},
 	"ParseProc":    {Ratio: 3},
 	"AgentMemory":  {MaxMiB: 50},
 	"ScrapeParse":  {Ratio: 3},
@@ -39,14 +42,21 @@ var targets = map[string]target{
 	"ParseLog":         {Ratio: 3},
 }
 
+type versus struct {
+	Metrics map[string]float64 `json:"metrics"`
+	Ratio   float64            `json:"ratio"`
+}
+
 type result struct {
 	Name     string             `json:"name"`
 	Package  string             `json:"package"`
 	Metrics  map[string]float64 `json:"metrics"`
 	Baseline map[string]float64 `json:"baseline,omitempty"`
 	Ratio    float64            `json:"ratio,omitempty"`
-	Target   *target            `json:"target,omitempty"`
-	Met      *bool              `json:"met,omitempty"`
+	// Others are the further baselines, by name, with the ratio to each.
+	Others map[string]versus `json:"others,omitempty"`
+	Target *target           `json:"target,omitempty"`
+	Met    *bool             `json:"met,omitempty"`
 }
 
 var line = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+\d+\s+(.*)$`)
@@ -100,12 +110,18 @@ func parse(out string) []result {
 	}
 	var results []result
 	for name, metrics := range byName {
-		if strings.HasSuffix(name, "Baseline") {
+		if strings.Contains(name, "Baseline") {
 			continue
 		}
 		r := result{Name: name, Package: pkgOf[name], Metrics: metrics, Baseline: byName[name+"Baseline"]}
-		if r.Baseline != nil && metrics["ns/op"] > 0 {
-			r.Ratio = r.Baseline["ns/op"] / metrics["ns/op"]
+		r.Ratio = ratio(r.Baseline, metrics)
+		for candidate, base := range byName {
+			if label, ok := strings.CutPrefix(candidate, name+"Baseline"); ok && label != "" {
+				if r.Others == nil {
+					r.Others = map[string]versus{}
+				}
+				r.Others[label] = versus{Metrics: base, Ratio: ratio(base, metrics)}
+			}
 		}
 		if t, ok := targets[name]; ok {
 			r.Target = &t
@@ -118,7 +134,20 @@ func parse(out string) []result {
 	return results
 }
 
+// ratio is how many times faster ours is than the baseline; 0 without one.
+func ratio(baseline, ours map[string]float64) float64 {
+	if baseline == nil || ours["ns/op"] <= 0 {
+		return 0
+	}
+	return baseline["ns/op"] / ours["ns/op"]
+}
+
 func meets(r result, t target) bool {
+	for label, want := range t.Over {
+		if o, ok := r.Others[label]; !ok || o.Ratio < want {
+			return false
+		}
+	}
 	return (t.Ratio == 0 || r.Ratio >= t.Ratio) &&
 		(t.ObsPerS == 0 || r.Metrics["obs/s"] >= t.ObsPerS) &&
 		(!t.NoAllocs || r.Metrics["allocs/op"] == 0) &&
@@ -142,6 +171,10 @@ func print(results []result) {
 			tgt, met = describe(*r.Target), map[bool]string{true: "yes", false: "NO"}[*r.Met]
 		}
 		_, _ = fmt.Fprintf(w, "%s\t%.0f\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\n", r.Name, r.Metrics["ns/op"], base, ratio, r.Metrics["allocs/op"], obs, other(r.Metrics), tgt, met)
+		for _, label := range sortedKeys(r.Others) {
+			o := r.Others[label]
+			_, _ = fmt.Fprintf(w, "  vs %s\t\t%.0f\t%.2fx\t\t\t\t\t\n", label, o.Metrics["ns/op"], o.Ratio)
+		}
 	}
 	_ = w.Flush()
 }
@@ -163,8 +196,20 @@ func other(metrics map[string]float64) string {
 	return strings.Join(parts, ", ")
 }
 
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 func describe(t target) string {
 	var parts []string
+	for _, label := range sortedKeys(t.Over) {
+		parts = append(parts, fmt.Sprintf(">=%gx %s", t.Over[label], label))
+	}
 	if t.Ratio > 0 {
 		parts = append(parts, fmt.Sprintf(">=%gx", t.Ratio))
 	}
