@@ -53,7 +53,17 @@ for n in /var/run/netns/cni-*; do
   [ -e "$n" ] || continue
   umount -l "$n" 2>/dev/null; rm -f "$n"
 done
+[ -f "$STATE/netns-mounted" ] && umount /run/netns 2>/dev/null
 [ -x "$BIN/kube-proxy" ] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1
+# The kubelet's own chains, which kube-proxy's cleanup leaves.
+for ipt in iptables ip6tables; do
+  "$ipt" -D INPUT -j KUBE-FIREWALL 2>/dev/null; "$ipt" -D OUTPUT -j KUBE-FIREWALL 2>/dev/null
+  for t in filter nat mangle; do
+    for c in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT; do
+      "$ipt" -t "$t" -F "$c" 2>/dev/null; "$ipt" -t "$t" -X "$c" 2>/dev/null
+    done
+  done
+done
 iptables -t mangle -D FORWARD -i "$BRIDGE" -j "$GUARD" 2>/dev/null
 iptables -t mangle -D FORWARD -s "$POD_RANGE" -j "$GUARD" 2>/dev/null
 iptables -t mangle -F "$GUARD" 2>/dev/null; iptables -t mangle -X "$GUARD" 2>/dev/null

@@ -199,8 +199,22 @@ cgroup_root() {
 
 api() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
 
+# netns_dir makes /run/netns a shared mount point before containerd puts pods' network
+# namespaces there, as `ip netns add` would: when the tests' first `ip netns add` does it
+# later, its bind mount hides every earlier pod's namespace mount, and those pods never
+# finish terminating ("remove netns: device or resource busy").
+netns_dir() {
+  mkdir -p /run/netns
+  if ! mountpoint -q /run/netns; then
+    mount --bind /run/netns /run/netns
+    touch "$STATE/netns-mounted"
+  fi
+  mount --make-shared /run/netns
+}
+
 start_components() {
   local p=$STATE/pki k=$KUBECONFIG_ADMIN
+  netns_dir
   launch containerd containerd --config "$STATE/containerd/config.toml"
   wait_for containerd 60 "${CTR[@]}" version
   "$root/hack/cluster/image.sh" im-pause:1 "$BIN/pause"
