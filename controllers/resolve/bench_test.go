@@ -122,7 +122,8 @@ func BenchmarkResolveMergeBaseline(b *testing.B) {
 func BenchmarkResolveMergeBaselineIndexer(b *testing.B) {
 	byIP := toolscache.Indexers{"ip": func(obj any) ([]string, error) {
 		pod := obj.(*corev1.Pod)
-		ips := []string{pod.Status.PodIP}
+		ips := make([]string, 0, 1+len(pod.Status.PodIPs))
+		ips = append(ips, pod.Status.PodIP)
 		for _, ip := range pod.Status.PodIPs {
 			ips = append(ips, ip.IP)
 		}
