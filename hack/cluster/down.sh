@@ -71,6 +71,7 @@ iptables -D OUTPUT -j "$GUARD-OUT" 2>/dev/null
 iptables -F "$GUARD-OUT" 2>/dev/null; iptables -X "$GUARD-OUT" 2>/dev/null
 while ip rule del pref 90 iif "$BRIDGE" to "$SERVICE_RANGE" prohibit 2>/dev/null; do :; done
 for r in "$POD_RANGE" "$NODE_RANGE" "$OUTSIDE_RANGE"; do ip route del prohibit "$r" 2>/dev/null; done
+ip route del "$SERVICE_RANGE" dev "$BRIDGE" 2>/dev/null
 ip link del "$BRIDGE" 2>/dev/null
 ip addr del "$NODE_IP/32" dev lo 2>/dev/null
 

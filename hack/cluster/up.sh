@@ -64,10 +64,15 @@ confine() {
   sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
   ip addr show dev lo | grep -q " $NODE_IP/32" || ip addr add "$NODE_IP/32" dev lo
   # A pod's packet still addressed to a Service IP when routed was not translated by
-  # kube-proxy (not yet synced, no endpoints): answered "prohibited" here. The host's own
-  # packets to Service IPs are translated before routing and meet the OUTPUT guard.
+  # kube-proxy (not yet synced, no endpoints): answered "prohibited" here.
   ip rule show | grep -q "from all to $SERVICE_RANGE iif $BRIDGE prohibit" ||
     ip rule add pref 90 iif "$BRIDGE" to "$SERVICE_RANGE" prohibit
+  # The host's own packets to a Service IP (agents on the host network call the ingest
+  # Service) are routed before kube-proxy's NAT: by the pod bridge, not the default route,
+  # so one that is not translated (a Service between endpoints) stays on this machine.
+  ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
+  ip link set "$BRIDGE" up
+  ip route show "$SERVICE_RANGE" | grep -q "dev $BRIDGE" || ip route add "$SERVICE_RANGE" dev "$BRIDGE"
   # Pod, node and outside addresses nobody has are never sent by the default route:
   # the bridge's /24, the node's local address and the tests' /30s are more specific.
   for r in "$POD_RANGE" "$NODE_RANGE" "$OUTSIDE_RANGE"; do
@@ -89,6 +94,7 @@ confine() {
   done
   iptables -N "$GUARD-OUT" 2>/dev/null || true
   iptables -F "$GUARD-OUT"
+  iptables -A "$GUARD-OUT" -d "$SERVICE_RANGE" -o "$BRIDGE" -j RETURN
   iptables -A "$GUARD-OUT" -d "$SERVICE_RANGE" -m limit --limit 10/min -j LOG --log-prefix "$GUARD-OUT drop: "
   iptables -A "$GUARD-OUT" -d "$SERVICE_RANGE" -j DROP
   # Appended: kube-proxy prepends its own jump, so a Service without endpoints is rejected
@@ -251,7 +257,7 @@ start_components() {
 }
 
 start_dns() {
-  api apply --server-side -f - >/dev/null < <(sed "s/DNS_IP/$DNS_IP/" "$root/hack/cluster/coredns.yaml")
+  api apply --server-side --force-conflicts -f - >/dev/null < <(sed "s/DNS_IP/$DNS_IP/" "$root/hack/cluster/coredns.yaml")
   wait_for CoreDNS 120 api -n kube-system wait --for=condition=Available deployment/coredns --timeout=1s
 }
 
