@@ -28,9 +28,10 @@ build() { # name moduledir ldflags package
   # go build is silent for minutes: say every 30 s that it still runs.
   ( while sleep 30; do echo "[$step/$total] $name: still building, $((SECONDS - start)) s"; done ) &
   local ticker=$!
-  trap "kill $ticker 2>/dev/null" EXIT
+  # The trap's status would be the script's: a ticker already gone must not fail the build.
+  trap "kill $ticker 2>/dev/null || true" EXIT
   ( cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/$name.tmp" "$target" )
-  kill $ticker
+  kill "$ticker" 2>/dev/null || true
   mv "$out/$name.tmp" "$out/$name"
   echo "[$step/$total] built $name in $((SECONDS - start)) s"
 }
