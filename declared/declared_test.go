@@ -59,6 +59,31 @@ func TestFromDiscoveredModelsEveryTargetType(t *testing.T) {
 	}
 }
 
+func TestTwoKindsOfOneNameExportUnderTheirOwnNames(t *testing.T) {
+	deploy := observed()
+	sts := observed()
+	sts.Name = "web-statefulset"
+	sts.Spec.Workload.Kind = discoveryv1alpha1.KindStatefulSet
+	names := map[string]string{}
+	for _, di := range []*discoveryv1alpha1.DiscoveredIntents{deploy, sts} {
+		in, _ := FromDiscovered(di)
+		for _, v := range Writable {
+			obj, err := Write(in, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := obj.(metav1.Object).GetName()
+			if other, ok := names[v+"/"+name]; ok {
+				t.Errorf("%s: %s and %s both export as %s", v, other, di.Spec.Workload.Kind, name)
+			}
+			names[v+"/"+name] = string(di.Spec.Workload.Kind)
+		}
+	}
+	if len(names) != 2*len(Writable) {
+		t.Errorf("%d names for %d writes", len(names), 2*len(Writable))
+	}
+}
+
 func TestEveryWrittenVersionReadsBack(t *testing.T) {
 	in, _ := FromDiscovered(observed())
 	want := Set{}

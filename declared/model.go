@@ -22,6 +22,7 @@ const (
 
 // Intent is one client's declaration, independent of the ClientIntents version.
 type Intent struct {
+	Name      string // the object's name; the workload's when empty
 	Namespace string
 	Workload  Workload
 	Targets   []Target
@@ -64,7 +65,8 @@ func FromDiscovered(di *discoveryv1alpha1.DiscoveredIntents) (*Intent, []Gap) {
 		return nil, []Gap{{Client: client, What: fmt.Sprintf(
 			"workload name contains '.', which ClientIntents forbid: its %d calls are not exported", len(di.Status.Calls))}}
 	}
-	in := &Intent{Namespace: di.Namespace, Workload: Workload{Name: di.Spec.Workload.Name, Kind: string(di.Spec.Workload.Kind)}}
+	// Named as the DiscoveredIntents, which tells apart two kinds of one name.
+	in := &Intent{Name: di.Name, Namespace: di.Namespace, Workload: Workload{Name: di.Spec.Workload.Name, Kind: string(di.Spec.Workload.Kind)}}
 	var gaps []Gap
 	for _, c := range di.Status.Calls {
 		t, g := targetOf(client, c)

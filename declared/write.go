@@ -23,7 +23,11 @@ func Write(in *Intent, apiVersion string) (any, error) {
 	if err := checkVersion(apiVersion); err != nil {
 		return nil, err
 	}
-	meta := metav1.ObjectMeta{Name: in.Workload.Name, Namespace: in.Namespace}
+	name := in.Name
+	if name == "" {
+		name = in.Workload.Name
+	}
+	meta := metav1.ObjectMeta{Name: name, Namespace: in.Namespace}
 	tm := metav1.TypeMeta{APIVersion: apiVersion, Kind: Kind}
 	if apiVersion == V1alpha3 || apiVersion == V1beta1 {
 		out := &V1Intents{TypeMeta: tm, ObjectMeta: meta, Spec: V1Spec{Service: V1Service(in.Workload), Calls: []V1Call{}}}
