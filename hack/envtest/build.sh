@@ -4,21 +4,16 @@
 set -euo pipefail
 out=${1:?usage: build.sh OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../lib/gobuild.sh"
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
 kube_version=v1.37.2
 if [ ! -x "$out/kube-apiserver" ]; then
-  echo "building kube-apiserver $kube_version (several minutes, once)"
   pkg=k8s.io/component-base/version
-  ( cd "$here/kube-apiserver" && CGO_ENABLED=0 go build -trimpath \
-      -ldflags "-s -w -X $pkg.gitVersion=$kube_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=37 -X $pkg.gitTreeState=clean" \
-      -o "$out/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver )
-  mv "$out/kube-apiserver.tmp" "$out/kube-apiserver"
+  gobuild "[1/2] kube-apiserver $kube_version" "$here/kube-apiserver" "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver \
+    "-s -w -X $pkg.gitVersion=$kube_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=37 -X $pkg.gitTreeState=clean"
 fi
 if [ ! -x "$out/etcd" ]; then
-  echo "building etcd (once)"
-  ( cd "$here/etcd" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" \
-      -o "$out/etcd.tmp" go.etcd.io/etcd/server/v3 )
-  mv "$out/etcd.tmp" "$out/etcd"
+  gobuild "[2/2] etcd" "$here/etcd" "$out/etcd" go.etcd.io/etcd/server/v3 "-s -w"
 fi
