@@ -29,6 +29,9 @@ type gopacketDecoder struct {
 
 	// chain holds the names a CNAME chain from the question reaches.
 	chain [][]byte
+	// dnsMsg and dnsErr: the last DNS message read, and gopacket's error on it.
+	dnsMsg []byte
+	dnsErr error
 
 	Answer Answer
 	Open   Open
@@ -59,6 +62,7 @@ func (d *gopacketDecoder) Decode(data []byte, t time.Time) Kind {
 	if len(data) == 0 {
 		return Malformed
 	}
+	d.dnsMsg, d.dnsErr = nil, nil
 	parser := d.parser
 	if d.ip6raw != nil && data[0]>>4 == 6 {
 		parser = d.ip6raw
@@ -106,7 +110,8 @@ func (d *gopacketDecoder) fromTCP(src, dst netip.Addr, t time.Time) Kind {
 }
 
 func (d *gopacketDecoder) dnsAnswer(payload []byte, client netip.Addr, t time.Time) Kind {
-	if err := d.dns.DecodeFromBytes(payload, gopacket.NilDecodeFeedback); err != nil {
+	d.dnsMsg, d.dnsErr = payload, d.dns.DecodeFromBytes(payload, gopacket.NilDecodeFeedback)
+	if d.dnsErr != nil {
 		return Malformed
 	}
 	if !d.dns.QR || d.dns.ResponseCode != layers.DNSResponseCodeNoErr || len(d.dns.Questions) == 0 {
