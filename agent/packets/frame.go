@@ -113,9 +113,10 @@ func (s *segment) walk(l link, data []byte) (found bool, err error) {
 	return s.network(etherType, data)
 }
 
-// network follows VLAN tags and bridged Ethernet to the first IP header.
+// network follows VLAN tags and bridged Ethernet to the first IP header. Here
+// and in ip, a header with nothing after it ends the walk: there is nothing to read.
 func (s *segment) network(etherType uint16, data []byte) (bool, error) {
-	for {
+	for len(data) > 0 {
 		switch etherType {
 		case etherVLAN, etherQinQ:
 			if len(data) < 4 {
@@ -135,13 +136,14 @@ func (s *segment) network(etherType uint16, data []byte) (bool, error) {
 			return false, nil
 		}
 	}
+	return false, nil
 }
 
 // ip reads IP headers (tunnels nest them) down to the transport header. Each
 // header consumes at least 20 bytes, so the loop ends with the data.
 func (s *segment) ip(proto uint8, data []byte) (bool, error) {
 	var err error
-	for {
+	for len(data) > 0 {
 		switch proto {
 		case protoIPv4, protoIPIP:
 			proto, data, err = s.ipv4(data)
@@ -158,6 +160,7 @@ func (s *segment) ip(proto uint8, data []byte) (bool, error) {
 			return false, err
 		}
 	}
+	return false, nil
 }
 
 // ipv4 reads an IPv4 header; proto 0 for a fragment, which is not followed.
