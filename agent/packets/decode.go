@@ -143,9 +143,12 @@ func (d *Decoder) dnsAnswer(payload []byte, client netip.Addr, t time.Time) Kind
 	}
 	a := &d.Answer
 	a.Client, a.Time, a.TTL = client, t, 0
-	a.Name = bytes.TrimSuffix(m.question, []byte("."))
+	a.Name = bytes.TrimSuffix(m.question, dot)
 	a.IPs = a.IPs[:0]
-	d.followChain(a.Name)
+	d.chain[0], d.links = a.Name, 1
+	if m.cnames > 0 {
+		d.followChain()
+	}
 	for i := range m.answers {
 		rr := &m.answers[i]
 		if rr.typ == typeCNAME || !rr.ip.IsValid() || len(a.IPs) == maxAnswers || !d.inChain(rr.name) {
@@ -164,8 +167,7 @@ func (d *Decoder) dnsAnswer(payload []byte, client netip.Addr, t time.Time) Kind
 
 // followChain collects the names reachable from the question through CNAMEs, in
 // whatever order the answers come.
-func (d *Decoder) followChain(question []byte) {
-	d.chain[0], d.links = question, 1
+func (d *Decoder) followChain() {
 	for grew := true; grew && d.links < maxChain; {
 		grew = false
 		for i := range d.msg.answers {
@@ -179,12 +181,32 @@ func (d *Decoder) followChain(question []byte) {
 	}
 }
 
+// inChain: name is one of the chain's. Names compare as DNS compares them
+// (RFC 4343): ASCII letters without regard to case, every other byte as it is.
 func (d *Decoder) inChain(name []byte) bool {
-	name = bytes.TrimSuffix(name, []byte("."))
 	for _, n := range d.chain[:d.links] {
-		if bytes.EqualFold(bytes.TrimSuffix(n, []byte(".")), name) {
+		if sameName(n, name) {
 			return true
 		}
 	}
 	return false
+}
+
+func sameName(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i, c := range a {
+		if c != b[i] && lower(c) != lower(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }

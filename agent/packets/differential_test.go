@@ -73,6 +73,9 @@ func disagreement(got, want Kind, d *Decoder, ref *gopacketDecoder) string {
 //     refuses the whole message;
 //   - it reads OPT's whole extended RCODE (RFC 6891 §6.1.3): gopacket keeps only its
 //     low 4 bits, and takes RCODE 256 and up as NOERROR;
+//   - it compares names as DNS does (RFC 4343), ASCII letters without regard to
+//     case: gopacket's path folded Unicode too, so that a raw UTF-8 "\u212a"
+//     (Kelvin) matched "k";
 //   - behind Linux cooked v2 with ARPHRD_IPGRE it reads the protocol type, as libpcap
 //     documents it; gopacket decodes an Ethernet header there.
 func intendedDifference(link gopacket.LayerType, frame []byte, got, want Kind, d *Decoder, ref *gopacketDecoder) string {
@@ -85,14 +88,30 @@ func intendedDifference(link gopacket.LayerType, frame []byte, got, want Kind, d
 		if typ, ok := failedRecordType(ref); ok && typ != typeA && typ != typeAAAA && typ != typeCNAME {
 			return fmt.Sprintf("data of a type %d record", typ)
 		}
-	case want == DNSAnswer && got == Other:
-		for _, rr := range ref.dns.Additionals {
-			if rr.Type == layers.DNSTypeOPT && rr.TTL>>28 != 0 {
-				return "extended RCODE of 256 or more"
-			}
-		}
+	case want == DNSAnswer && got == Other && extendedRcode(ref):
+		return "extended RCODE of 256 or more"
+	case (got == DNSAnswer || want == DNSAnswer) && ref.dnsErr == nil && nonASCIINames(ref):
+		return "names compared by ASCII case"
 	}
 	return ""
+}
+
+func extendedRcode(ref *gopacketDecoder) bool {
+	return slices.ContainsFunc(ref.dns.Additionals, func(rr layers.DNSResourceRecord) bool {
+		return rr.Type == layers.DNSTypeOPT && rr.TTL>>28 != 0
+	})
+}
+
+func nonASCIINames(ref *gopacketDecoder) bool {
+	nonASCII := func(b []byte) bool { return slices.ContainsFunc(b, func(c byte) bool { return c >= 0x80 }) }
+	for _, q := range ref.dns.Questions {
+		if nonASCII(q.Name) {
+			return true
+		}
+	}
+	return slices.ContainsFunc(ref.dns.Answers, func(rr layers.DNSResourceRecord) bool {
+		return nonASCII(rr.Name) || nonASCII(rr.CNAME)
+	})
 }
 
 func oneOf(err error, targets ...error) bool {

@@ -1,6 +1,7 @@
 package packets
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 )
@@ -17,6 +18,8 @@ const (
 	// compressor points once per suffix, and real names have a handful of labels.
 	maxPointers = 32
 )
+
+var dot = []byte(".")
 
 // Why a DNS message was refused.
 var (
@@ -45,6 +48,7 @@ type message struct {
 	rcode    uint16 // with the extended bits of OPT records
 	question []byte // the first question's name, as text
 	answers  []record
+	cnames   int    // how many of the answers are CNAMEs
 	text     []byte // the names' text, back to back
 }
 
@@ -56,7 +60,7 @@ func (m *message) parse(msg []byte) error {
 		return errDNSShort
 	}
 	m.response, m.rcode = msg[2]&0x80 != 0, uint16(msg[3]&0x0f)
-	m.question, m.answers, m.text = nil, m.answers[:0], m.text[:0]
+	m.question, m.answers, m.cnames, m.text = nil, m.answers[:0], 0, m.text[:0]
 	qd, an, ns, ar := int(be16(msg[4:])), int(be16(msg[6:])), int(be16(msg[8:])), int(be16(msg[10:]))
 	off := 12
 	for i := range qd {
@@ -129,6 +133,12 @@ func (m *message) record(msg []byte, off int, answer, additional bool) (int, err
 		return end, nil
 	}
 	if answer {
+		// A name whose last label ends in a dot is the same name without it, as
+		// the question is (a quirk of reading names as dotted text, kept).
+		r.name, r.target = bytes.TrimSuffix(r.name, dot), bytes.TrimSuffix(r.target, dot)
+		if typ == typeCNAME {
+			m.cnames++
+		}
 		m.answers = append(m.answers, r)
 	}
 	return end, nil

@@ -182,6 +182,7 @@ func TestDecodeCountsAndFlags(t *testing.T) {
 		"the root as question":              newWire(flagsAnswer, 1, 1, 0, 0).raw(0, 0, 1, 0, 1).ptr(qname).rr(typeA, 60, 203, 0, 113, 1),
 		"an A record with no data":          q(flagsAnswer, 1, 0).aAnswer(60),
 		"addresses for another name":        q(flagsAnswer, 1, 0).name("other.example").rr(typeA, 60, 203, 0, 113, 1),
+		"a name equal only in Unicode case": newWire(flagsAnswer, 1, 1, 0, 0).question("k.example").name("\u212a.example").rr(typeA, 60, 203, 0, 113, 1),
 	} {
 		if k := d.Decode(w.frame(t), seen); k != Other {
 			t.Errorf("%s: %v (%v), want Other", name, k, d.why)
