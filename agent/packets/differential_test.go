@@ -12,7 +12,8 @@ import (
 )
 
 // diffLinks are the framings the differential target decodes; the input's first
-// byte picks one.
+// byte picks one, or, past them, an Ethernet frame built around the rest of the
+// input as a DNS message (so that the fuzzer's mutations land in the message).
 var diffLinks = []gopacket.LayerType{layers.LayerTypeEthernet, layers.LayerTypeLinuxSLL, layers.LayerTypeLinuxSLL2, layers.LayerTypeIPv4}
 
 // FuzzDecodeAgainstGopacket feeds the same frame to this package's decoder and to
@@ -31,7 +32,13 @@ func FuzzDecodeAgainstGopacket(f *testing.F) {
 		if len(data) == 0 {
 			return
 		}
-		i, frame := int(data[0])%len(diffLinks), data[1:]
+		i, frame := int(data[0])%(len(diffLinks)+1), data[1:]
+		if i == len(diffLinks) {
+			if len(frame) > 1400 { // one Ethernet frame
+				return
+			}
+			i, frame = 0, packet(t, eth(), "10.96.0.10", "10.244.1.7", "udp", gopacket.Payload(frame))
+		}
 		d, ref := ours[i], theirs[i]
 		got, want := d.Decode(frame, seen), ref.Decode(frame, seen)
 		diff := disagreement(got, want, d, ref)
@@ -196,6 +203,9 @@ func diffSeeds(t testing.TB) [][]byte {
 	ether = append(ether, loop.ptr(len(loop.b)).rr(typeA, 60, 203, 0, 113, 1).frame(t))
 	for _, e := range ether {
 		seeds = append(seeds, append([]byte{0}, e...))
+	}
+	for _, m := range [][]byte{w.b, loop.b, compressed()} {
+		seeds = append(seeds, append([]byte{byte(len(diffLinks))}, m...))
 	}
 	return seeds
 }
