@@ -172,13 +172,15 @@ func failedRecordType(ref *gopacketDecoder) (uint16, bool) {
 func diffSeeds(t testing.TB) [][]byte {
 	v4 := packet(t, nil, "10.96.0.10", "10.244.1.7", "udp", response("a.example", a("a.example", "203.0.113.1", 9)))
 	v6 := packet(t, nil, "fd00::10", "fd00::7", "tcp", tcpDNS{response("t.example", a("t.example", "2001:db8::1", 9))})
-	seeds := [][]byte{
-		append([]byte{1}, cooked(v4, layers.EthernetTypeIPv4)...),
-		append([]byte{2}, append(sll2Header(layers.EthernetTypeIPv6), v6...)...),
-		append([]byte{3}, v4...),
-		append([]byte{3}, v6...),
-	}
-	ether := [][]byte{
+	w := newWire(flagsAnswer, 1, 4, 0, 1).question("www.example")
+	w.ptr(qname).rr(typeCNAME, 60, nameBytes("edge.example")...)
+	w.name("edge.example").rr(typeA, 20, 203, 0, 113, 7)
+	w.ptr(qname).rr(16, 60, 3, 'a', 'b', 'c')
+	w.ptr(qname).rr(typeAAAA, 20, make([]byte, 16)...)
+	w.raw(0, 0, typeOPT, 0x10, 0, 0, 0, 0, 0, 0, 0)
+	loop := newWire(flagsAnswer, 1, 1, 0, 0).question("api.example")
+	loop.ptr(len(loop.b)).rr(typeA, 60, 203, 0, 113, 1)
+	ether := [][]byte{ // Ethernet frames
 		packet(t, eth(), "10.96.0.10", "10.244.1.7", "udp", response("www.shop.example",
 			cname("www.shop.example", "shop.cdn.example"), a("shop.cdn.example", "203.0.113.20", 20), a("shop.cdn.example", "203.0.113.21", 20))),
 		packet(t, eth(), "10.96.0.10", "10.244.1.7", "udp", response("www.shop.example",
@@ -191,16 +193,15 @@ func diffSeeds(t testing.TB) [][]byte {
 		serialize(t, ethOf(layers.EthernetTypeIPv4), ip4(layers.IPProtocolIPv4, "192.168.0.1", "192.168.0.2"),
 			ip4(layers.IPProtocolUDP, "10.96.0.10", "10.244.1.7"), udp53(), answerMsg()),
 		serialize(t, ethOf(layers.EthernetTypeIPv4), ip4(layers.IPProtocolTCP, "10.244.1.7", "10.96.0.20"), &layers.TCP{SrcPort: 41000, DstPort: 8080, SYN: true, DataOffset: 5}),
+		w.frame(t), loop.frame(t),
 	}
-	w := newWire(flagsAnswer, 1, 4, 0, 1).question("www.example")
-	w.ptr(qname).rr(typeCNAME, 60, nameBytes("edge.example")...)
-	w.name("edge.example").rr(typeA, 20, 203, 0, 113, 7)
-	w.ptr(qname).rr(16, 60, 3, 'a', 'b', 'c')
-	w.ptr(qname).rr(typeAAAA, 20, make([]byte, 16)...)
-	w.raw(0, 0, typeOPT, 0x10, 0, 0, 0, 0, 0, 0, 0)
-	ether = append(ether, w.frame(t))
-	loop := newWire(flagsAnswer, 1, 1, 0, 0).question("api.example")
-	ether = append(ether, loop.ptr(len(loop.b)).rr(typeA, 60, 203, 0, 113, 1).frame(t))
+	seeds := make([][]byte, 0, len(ether)+7)
+	seeds = append(seeds,
+		append([]byte{1}, cooked(v4, layers.EthernetTypeIPv4)...),
+		append([]byte{2}, append(sll2Header(layers.EthernetTypeIPv6), v6...)...),
+		append([]byte{3}, v4...),
+		append([]byte{3}, v6...),
+	)
 	for _, e := range ether {
 		seeds = append(seeds, append([]byte{0}, e...))
 	}

@@ -141,6 +141,7 @@ func TestDecodeRefusesBadRecords(t *testing.T) {
 		"QDCOUNT says 2, 1 is there":    {newWire(flagsAnswer, 2, 0, 0, 0).question("api.example"), errNameOffset},
 		"ANCOUNT says 2, 1 is there":    {q(2).aAnswer(60, 203, 0, 113, 1), errNameOffset},
 		"ARCOUNT says 1, none is there": {newWire(flagsAnswer, 1, 1, 0, 1).question("api.example").aAnswer(60, 203, 0, 113, 1), errNameOffset},
+		"NSCOUNT says 1, none is there": {newWire(flagsAnswer, 1, 1, 1, 0).question("api.example").aAnswer(60, 203, 0, 113, 1), errNameOffset},
 	} {
 		t.Run(name, func(t *testing.T) { expectRefused(t, tc.w, tc.why) })
 	}
