@@ -178,11 +178,11 @@ func (m *message) name(msg []byte, off int, keep bool) (next int, text []byte, e
 			if octets += 1 + b; octets > maxName {
 				return 0, nil, errNameTooLong
 			}
-			if keep {
-				if len(m.text) > mark {
-					m.text = append(m.text, '.')
-				}
+			if keep && len(m.text) == mark {
 				m.text = append(m.text, msg[pos+1:end]...)
+			} else if keep { // the label with its length byte, which becomes the dot
+				m.text = append(m.text, msg[pos:end]...)
+				m.text[len(m.text)-1-b] = '.'
 			}
 			pos = end
 		case 0xc0:
