@@ -196,6 +196,9 @@ func sameName(a, b []byte) bool {
 	if len(a) != len(b) {
 		return false
 	}
+	if len(a) == 0 || &a[0] == &b[0] { // one remembered text
+		return true
+	}
 	for i, c := range a {
 		if c != b[i] && lower(c) != lower(b[i]) {
 			return false

@@ -50,6 +50,49 @@ type message struct {
 	answers  []record
 	cnames   int    // how many of the answers are CNAMEs
 	text     []byte // the names' text, back to back
+	// plain remembers names read as text that had no pointer: a later name that
+	// is the same bytes, or a pointer to one, reuses its text.
+	plain  [maxPlain]plainName
+	plains int
+}
+
+// maxPlain: a response names its question and a few CNAME targets.
+const maxPlain = 8
+
+type plainName struct {
+	off  int
+	wire []byte // the labels and the root
+	text []byte
+}
+
+// remembered returns the text of the name at off when it is a remembered name,
+// or a pointer to one, whose bytes all lie within msg.
+func (m *message) remembered(msg []byte, off int) (next int, text []byte, ok bool) {
+	if off+2 > len(msg) {
+		return 0, nil, false
+	}
+	if msg[off]&0xc0 == 0xc0 {
+		to := int(be16(msg[off:]) & 0x3fff)
+		for _, p := range m.plain[:m.plains] {
+			if p.off == to && to+len(p.wire) <= len(msg) {
+				return off + 2, p.text, true
+			}
+		}
+		return 0, nil, false
+	}
+	for _, p := range m.plain[:m.plains] {
+		if end := off + len(p.wire); end <= len(msg) && bytes.Equal(msg[off:end], p.wire) {
+			return end, p.text, true
+		}
+	}
+	return 0, nil, false
+}
+
+func (m *message) remember(msg []byte, off, next int, text []byte) {
+	if m.plains < maxPlain {
+		m.plain[m.plains] = plainName{off: off, wire: msg[off:next], text: text}
+		m.plains++
+	}
 }
 
 // parse reads msg (RFC 1035 §4.1) in place. Every section is walked, so that a
@@ -60,7 +103,7 @@ func (m *message) parse(msg []byte) error {
 		return errDNSShort
 	}
 	m.response, m.rcode = msg[2]&0x80 != 0, uint16(msg[3]&0x0f)
-	m.question, m.answers, m.cnames, m.text = nil, m.answers[:0], 0, m.text[:0]
+	m.question, m.answers, m.cnames, m.text, m.plains = nil, m.answers[:0], 0, m.text[:0], 0
 	qd, an, ns, ar := int(be16(msg[4:])), int(be16(msg[6:])), int(be16(msg[8:])), int(be16(msg[10:]))
 	off := 12
 	for i := range qd {
@@ -157,6 +200,11 @@ func be32(b []byte) uint32 { return uint32(be16(b))<<16 | uint32(be16(b[2:])) }
 // begins. With keep, its text (labels joined by dots, the root empty) is
 // appended to m.text and returned. Every label and pointer must lie within msg.
 func (m *message) name(msg []byte, off int, keep bool) (next int, text []byte, err error) {
+	if keep {
+		if next, text, ok := m.remembered(msg, off); ok {
+			return next, text, nil
+		}
+	}
 	mark, next, pos, octets, pointers := len(m.text), -1, off, 1, 0
 	for {
 		if pos >= len(msg) {
@@ -166,10 +214,14 @@ func (m *message) name(msg []byte, off int, keep bool) (next int, text []byte, e
 		switch b & 0xc0 {
 		case 0x00:
 			if b == 0 {
+				text = m.text[mark:len(m.text):len(m.text)]
 				if next < 0 {
 					next = pos + 1
+					if keep {
+						m.remember(msg, off, next, text)
+					}
 				}
-				return next, m.text[mark:len(m.text):len(m.text)], nil
+				return next, text, nil
 			}
 			end := pos + 1 + b
 			if end > len(msg) {
