@@ -1,10 +1,11 @@
 // Package packets decodes the two kinds of packet the agent captures — DNS responses
-// and TCP SYNs — into reusable structures, with no allocation per packet.
+// and TCP SYNs — into reusable structures, with no allocation per packet. It reads
+// the frame's bytes in place: link, IP and transport headers (frame.go), then the
+// DNS message (message.go).
 package packets
 
 import (
 	"bytes"
-	"encoding/binary"
 	"net/netip"
 	"time"
 
@@ -49,121 +50,113 @@ type Open struct {
 
 // Decoder decodes packets of one link type. It is not safe for concurrent use.
 type Decoder struct {
-	eth    layers.Ethernet
-	sll    layers.LinuxSLL
-	sll2   layers.LinuxSLL2
-	dot1q  layers.Dot1Q
-	ip4    layers.IPv4
-	ip6    layers.IPv6
-	udp    layers.UDP
-	tcp    layers.TCP
-	dns    layers.DNS
-	parser *gopacket.DecodingLayerParser // the link layer's, or IPv4's for raw IP
-	ip6raw *gopacket.DecodingLayerParser // raw IP whose version is 6
-	found  []gopacket.LayerType
+	link link
+	seg  segment
+	msg  message
+	// why says what was wrong with the last Malformed packet.
+	why error
 
 	// chain holds the names a CNAME chain from the question reaches.
-	chain [][]byte
+	chain [maxChain][]byte
+	links int
 
 	Answer Answer
 	Open   Open
 }
 
+// maxChain bounds the names a CNAME chain may reach, the question included.
+const maxChain = 16
+
 // NewDecoder returns a decoder for packets that start with the given link layer:
-// layers.LayerTypeEthernet, layers.LayerTypeLinuxSLL (v1 or v2), or layers.LayerTypeIPv4 /
-// LayerTypeIPv6 for raw IP (either works: the version is read from the packet).
+// layers.LayerTypeEthernet, layers.LayerTypeLinuxSLL or LinuxSLL2, or
+// layers.LayerTypeIPv4 / LayerTypeIPv6 for raw IP (either works: the version is
+// read from the packet). With any other layer type every packet is Other.
 func NewDecoder(first gopacket.LayerType) *Decoder {
-	d := &Decoder{found: make([]gopacket.LayerType, 0, 8), chain: make([][]byte, 0, 16)}
+	d := &Decoder{}
+	switch first {
+	case layers.LayerTypeEthernet:
+		d.link = linkEthernet
+	case layers.LayerTypeLinuxSLL:
+		d.link = linkSLL
+	case layers.LayerTypeLinuxSLL2:
+		d.link = linkSLL2
+	case layers.LayerTypeIPv4, layers.LayerTypeIPv6:
+		d.link = linkRawIP
+	}
 	d.Answer.IPs = make([]netip.Addr, 0, maxAnswers)
-	parser := func(first gopacket.LayerType) *gopacket.DecodingLayerParser {
-		p := gopacket.NewDecodingLayerParser(first, &d.eth, &d.sll, &d.sll2, &d.dot1q, &d.ip4, &d.ip6, &d.udp, &d.tcp)
-		p.IgnoreUnsupported = true
-		return p
-	}
-	if first == layers.LayerTypeIPv4 || first == layers.LayerTypeIPv6 {
-		d.parser, d.ip6raw = parser(layers.LayerTypeIPv4), parser(layers.LayerTypeIPv6)
-	} else {
-		d.parser = parser(first)
-	}
+	d.msg.answers = make([]record, 0, 16)
+	d.msg.text = make([]byte, 0, 1024)
 	return d
 }
 
 // Decode decodes one packet seen at t and says what it was; DNSAnswer fills
 // d.Answer and SYN fills d.Open.
 func (d *Decoder) Decode(data []byte, t time.Time) Kind {
+	d.why = nil
 	if len(data) == 0 {
-		return Malformed
+		return d.malformed(errShort)
 	}
-	parser := d.parser
-	if d.ip6raw != nil && data[0]>>4 == 6 {
-		parser = d.ip6raw
-	}
-	err := parser.DecodeLayers(data, &d.found)
-	if len(d.found) == 0 {
-		return Malformed
-	}
-	var src, dst netip.Addr
-	for _, lt := range d.found {
-		switch lt {
-		case layers.LayerTypeIPv4:
-			src, dst = addr(d.ip4.SrcIP), addr(d.ip4.DstIP)
-		case layers.LayerTypeIPv6:
-			src, dst = addr(d.ip6.SrcIP), addr(d.ip6.DstIP)
-		case layers.LayerTypeUDP:
-			if d.udp.SrcPort != 53 {
-				return Other
-			}
-			return d.dnsAnswer(d.udp.Payload, dst, t)
-		case layers.LayerTypeTCP:
-			return d.fromTCP(src, dst, t)
-		}
-	}
+	found, err := d.seg.walk(d.link, data)
 	if err != nil {
-		return Malformed
+		return d.malformed(err)
 	}
-	return Other
-}
-
-func (d *Decoder) fromTCP(src, dst netip.Addr, t time.Time) Kind {
-	switch {
-	case d.tcp.SYN && !d.tcp.ACK:
-		d.Open = Open{Client: src, Server: dst, Port: uint16(d.tcp.DstPort), Time: t}
-		return SYN
-	case d.tcp.SrcPort == 53 && len(d.tcp.Payload) > 2:
-		// DNS over TCP: a two-byte length, then the message, whole in this segment.
-		n := int(binary.BigEndian.Uint16(d.tcp.Payload))
-		if n > len(d.tcp.Payload)-2 {
-			return Malformed
+	if !found {
+		return Other
+	}
+	s := &d.seg
+	if s.proto == protoUDP {
+		if s.srcPort != 53 {
+			return Other
 		}
-		return d.dnsAnswer(d.tcp.Payload[2:2+n], dst, t)
+		return d.dnsAnswer(s.payload, s.dst, t)
+	}
+	switch {
+	case s.tcpFlags&(tcpSYN|tcpACK) == tcpSYN:
+		d.Open = Open{Client: s.src, Server: s.dst, Port: s.dstPort, Time: t}
+		return SYN
+	case s.srcPort == 53 && len(s.payload) > 2:
+		// DNS over TCP: a two-byte length, then the message, whole in this segment.
+		n := int(be16(s.payload))
+		if n > len(s.payload)-2 {
+			return d.malformed(errDNSShort)
+		}
+		return d.dnsAnswer(s.payload[2:2+n], s.dst, t)
 	}
 	return Other
 }
 
+func (d *Decoder) malformed(why error) Kind {
+	d.why = why
+	return Malformed
+}
+
+// dnsAnswer reads a DNS message: a response without error, with a question and
+// addresses for it (through CNAMEs) is an answer. Queries, NXDOMAIN, SERVFAIL and
+// the like are Other.
 func (d *Decoder) dnsAnswer(payload []byte, client netip.Addr, t time.Time) Kind {
-	if err := d.dns.DecodeFromBytes(payload, gopacket.NilDecodeFeedback); err != nil {
-		return Malformed
+	m := &d.msg
+	if err := m.parse(payload); err != nil {
+		return d.malformed(err)
 	}
-	if !d.dns.QR || d.dns.ResponseCode != layers.DNSResponseCodeNoErr || len(d.dns.Questions) == 0 {
+	if !m.response || m.rcode != 0 || m.question == nil {
 		return Other
 	}
 	a := &d.Answer
 	a.Client, a.Time, a.TTL = client, t, 0
-	a.Name = bytes.TrimSuffix(d.dns.Questions[0].Name, []byte("."))
+	a.Name = bytes.TrimSuffix(m.question, dot)
 	a.IPs = a.IPs[:0]
-	d.followChain(a.Name)
-	for i := range d.dns.Answers {
-		rr := &d.dns.Answers[i]
-		if (rr.Type != layers.DNSTypeA && rr.Type != layers.DNSTypeAAAA) || !d.inChain(rr.Name) || len(a.IPs) == maxAnswers {
+	d.chain[0], d.links = a.Name, 1
+	if m.cnames > 0 {
+		d.followChain()
+	}
+	for i := range m.answers {
+		rr := &m.answers[i]
+		if rr.typ == typeCNAME || !rr.ip.IsValid() || len(a.IPs) == maxAnswers || !d.inChain(rr.name) {
 			continue
 		}
-		ip, ok := netip.AddrFromSlice(rr.IP)
-		if !ok {
-			continue
-		}
-		a.IPs = append(a.IPs, ip.Unmap())
-		if a.TTL == 0 || rr.TTL < a.TTL {
-			a.TTL = rr.TTL
+		a.IPs = append(a.IPs, rr.ip)
+		if a.TTL == 0 || rr.ttl < a.TTL {
+			a.TTL = rr.ttl
 		}
 	}
 	if len(a.IPs) == 0 || len(a.Name) == 0 {
@@ -174,33 +167,49 @@ func (d *Decoder) dnsAnswer(payload []byte, client netip.Addr, t time.Time) Kind
 
 // followChain collects the names reachable from the question through CNAMEs, in
 // whatever order the answers come.
-func (d *Decoder) followChain(question []byte) {
-	d.chain = append(d.chain[:0], question)
-	for grew := true; grew && len(d.chain) < cap(d.chain); {
+func (d *Decoder) followChain() {
+	for grew := true; grew && d.links < maxChain; {
 		grew = false
-		for i := range d.dns.Answers {
-			rr := &d.dns.Answers[i]
-			if rr.Type == layers.DNSTypeCNAME && d.inChain(rr.Name) && !d.inChain(rr.CNAME) && len(d.chain) < cap(d.chain) {
-				d.chain = append(d.chain, rr.CNAME)
+		for i := range d.msg.answers {
+			rr := &d.msg.answers[i]
+			if rr.typ == typeCNAME && d.links < maxChain && d.inChain(rr.name) && !d.inChain(rr.target) {
+				d.chain[d.links] = rr.target
+				d.links++
 				grew = true
 			}
 		}
 	}
 }
 
+// inChain: name is one of the chain's. Names compare as DNS compares them
+// (RFC 4343): ASCII letters without regard to case, every other byte as it is.
 func (d *Decoder) inChain(name []byte) bool {
-	name = bytes.TrimSuffix(name, []byte("."))
-	for _, n := range d.chain {
-		if bytes.EqualFold(bytes.TrimSuffix(n, []byte(".")), name) {
+	for _, n := range d.chain[:d.links] {
+		if sameName(n, name) {
 			return true
 		}
 	}
 	return false
 }
 
-func addr(b []byte) netip.Addr {
-	if a, ok := netip.AddrFromSlice(b); ok {
-		return a.Unmap()
+func sameName(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
 	}
-	return netip.Addr{}
+	if len(a) == 0 || &a[0] == &b[0] { // one remembered text
+		return true
+	}
+	for i, c := range a {
+		if c != b[i] && lower(c) != lower(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
