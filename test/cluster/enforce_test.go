@@ -31,8 +31,8 @@ const appBinary = "/scenario-app"
 func (e *env) enforced(s *scenario.Scenario) {
 	e.t.Helper()
 	e.mapped(s, 3*time.Minute) // the policies come from a complete map
-	client, server := unobserved(s)
-	if client == nil {
+	caller, server := unobserved(s)
+	if caller == nil {
 		e.t.Fatal("the scenario has no two workloads that never talk: nothing to refuse")
 	}
 	target := fmt.Sprintf("%s.%s.svc.cluster.local:%d", server.Name, server.Namespace, server.Port)
@@ -41,17 +41,17 @@ func (e *env) enforced(s *scenario.Scenario) {
 	e.t.Cleanup(e.stopEnforcing)
 	e.run("hack/cluster/kube-router.sh", "start")
 	// Without policies the enforcer allows all: the call is possible.
-	if out, err := e.probe(client, target); err != nil {
-		e.t.Fatalf("%s -> %s failed before any policy: %v\n%s", client.Name, target, err, out)
+	if out, err := e.probe(caller, target); err != nil {
+		e.t.Fatalf("%s -> %s failed before any policy: %v\n%s", caller.Name, target, err, out)
 	}
-	e.t.Logf("before the policies, %s -> %s (never observed) is answered", client.Name, target)
+	e.t.Logf("before the policies, %s -> %s (never observed) is answered", caller.Name, target)
 
 	applied := time.Now()
 	e.t.Cleanup(func() { _, _ = e.try("kubectl", "delete", "--ignore-not-found", "-f", dir) })
 	e.t.Log(e.run("kubectl", "apply", "--validate=strict", "-f", dir))
 	var refused time.Time
-	e.waitFor("kube-router refusing "+client.Name+" -> "+target, 2*time.Minute, func() (bool, string) {
-		out, err := e.probe(client, target)
+	e.waitFor("kube-router refusing "+caller.Name+" -> "+target, 2*time.Minute, func() (bool, string) {
+		out, err := e.probe(caller, target)
 		if err == nil {
 			return false, "still answered"
 		}
@@ -59,19 +59,19 @@ func (e *env) enforced(s *scenario.Scenario) {
 		// DNS lookup would not.
 		if !refusedDial.MatchString(out) {
 			e.dumpLogs()
-			e.t.Fatalf("%s -> %s failed, but not by the network policy: %s", client.Name, target, out)
+			e.t.Fatalf("%s -> %s failed, but not by the network policy: %s", caller.Name, target, out)
 		}
 		refused = time.Now()
 		return true, ""
 	})
-	e.t.Logf("after the policies, %s -> %s is refused", client.Name, target)
+	e.t.Logf("after the policies, %s -> %s is refused", caller.Name, target)
 	e.observedSucceed(s, applied, refused)
 	e.guardIsZero()
 
 	e.run("kubectl", "delete", "-f", dir, "--wait=true", "--timeout=60s")
 	e.stopEnforcing()
-	if out, err := e.probe(client, target); err != nil {
-		e.t.Errorf("%s -> %s still fails after the policies and kube-router are gone: %v\n%s", client.Name, target, err, out)
+	if out, err := e.probe(caller, target); err != nil {
+		e.t.Errorf("%s -> %s still fails after the policies and kube-router are gone: %v\n%s", caller.Name, target, err, out)
 	}
 }
 
@@ -80,7 +80,7 @@ func (e *env) enforced(s *scenario.Scenario) {
 var refusedDial = regexp.MustCompile(`dial tcp [0-9.]+:\d+: (connect: connection refused|i/o timeout)`)
 
 // unobserved finds a running client and a server of the scenario that never talk.
-func unobserved(s *scenario.Scenario) (client, server *scenario.Workload) {
+func unobserved(s *scenario.Scenario) (caller, server *scenario.Workload) {
 	for i := range s.Workloads {
 		for j := range s.Workloads {
 			c, sv := &s.Workloads[i], &s.Workloads[j]
