@@ -23,6 +23,8 @@ stop() {
   rm -f "$f"
 }
 
+# The enforcement test's kube-router, if a test left it: its chains and sets too.
+"$(dirname "$0")/kube-router.sh" stop || true
 # Pods first, while the kubelet and containerd still run, so their sandboxes and veths go.
 if [ -f "$STATE/pids/kubelet.pid" ] && [ -x "$BIN/kubectl" ]; then
   "$BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" delete pods --all --all-namespaces \

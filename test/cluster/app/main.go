@@ -1,7 +1,9 @@
 // Command app is the cluster tier's scenario workload, one static binary in one image:
 //
 //	app run      serves on $LISTEN (when set) and makes the calls in $CALLS, every
-//	             $EVERY, $ROUNDS times (0: until stopped), through $PROXY when set;
+//	             $EVERY, $ROUNDS times (0: until stopped), through $PROXY when set,
+//	             logging each call's successes and failures every $TALLY rounds;
+//	app probe HOST:PORT  one TCP call, as run makes them: exit 0 when answered;
 //	app sidecar  a mesh sidecar: proxies the app's outbound HTTP (127.0.0.1:15001) and its
 //	             inbound port ($INBOUND=PORT:APPPORT), counting requests as Istio's
 //	             proxies do, and serves them on :15020/stats/prometheus.
@@ -40,6 +42,8 @@ func main() {
 		err = run(ctx)
 	case "sidecar":
 		err = sidecar(ctx)
+	case "probe":
+		err = probe(ctx, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown role %q: run or sidecar", role)
 	}
@@ -76,19 +80,39 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ROUNDS: %w", err)
 	}
+	tallyEvery, err := strconv.Atoi(envOr("TALLY", "5"))
+	if err != nil || tallyEvery < 1 {
+		return fmt.Errorf("TALLY %q: want a number of rounds, 1 or more", os.Getenv("TALLY"))
+	}
 	if addr := os.Getenv("LISTEN"); addr != "" {
 		srv := &http.Server{Addr: addr, Handler: http.HandlerFunc(answer), ReadHeaderTimeout: 5 * time.Second}
 		go func() { log.Print(srv.ListenAndServe()) }()
 		defer func() { _ = srv.Close() }()
 	}
 	client := httpClient(os.Getenv("PROXY"))
+	counts, answered := make([]tally, len(calls)), make([]bool, len(calls))
 	for round := 1; rounds == 0 || round <= rounds; round++ {
-		for _, c := range calls {
-			if err := call(ctx, client, c); err != nil && ctx.Err() == nil {
+		for i, c := range calls {
+			err := call(ctx, client, c)
+			switch {
+			case ctx.Err() != nil:
+			case err != nil:
 				// A new Service answers "no route" until kube-proxy programs it: say so
 				// and try on the next round.
 				log.Printf("call %s:%d: %v", c.Host, c.Port, err)
+				counts[i].failed++
+			default:
+				if counts[i].ok == 0 && !answered[i] {
+					// A NetworkPolicy enforcer may allow a new pod's calls only after it
+					// started: the log says from when on they went through.
+					log.Printf("first answer from %s:%d", c.Host, c.Port)
+					answered[i] = true
+				}
+				counts[i].ok++
 			}
+		}
+		if len(calls) > 0 && (round%tallyEvery == 0 || round == rounds) {
+			logTally(calls, counts)
 		}
 		select {
 		case <-ctx.Done():
@@ -103,18 +127,60 @@ func run(ctx context.Context) error {
 	return nil
 }
 
+// tally counts a call's outcomes between two log lines: the log then says which calls
+// succeeded after a given time.
+type tally struct{ ok, failed int }
+
+// logTally logs "tally HOST:PORT ok=N failed=N, ..." and starts the counts again.
+func logTally(calls []Call, counts []tally) {
+	parts := make([]string, len(calls))
+	for i, c := range calls {
+		parts[i] = fmt.Sprintf("%s:%d ok=%d failed=%d", c.Host, c.Port, counts[i].ok, counts[i].failed)
+		counts[i] = tally{}
+	}
+	log.Printf("tally %s", strings.Join(parts, ", "))
+}
+
+// probe makes one call to args[0] (HOST:PORT), as run does, for a test to learn from
+// inside a pod whether the network lets that call through.
+func probe(ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("usage: app probe HOST:PORT")
+	}
+	host, port, err := net.SplitHostPort(args[0])
+	if err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return fmt.Errorf("port %q: %w", port, err)
+	}
+	if err := call(ctx, nil, Call{Host: host, Port: n}); err != nil {
+		return err
+	}
+	fmt.Printf("%s answered\n", args[0])
+	return nil
+}
+
 func answer(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
 	_, _ = io.WriteString(w, "ok\n")
 }
 
 func httpClient(proxy string) *http.Client {
-	tr := &http.Transport{MaxIdleConnsPerHost: 1, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}
+	tr := freshTransport()
 	if proxy != "" {
 		u := &url.URL{Scheme: schemeHTTP, Host: proxy}
 		tr.Proxy = http.ProxyURL(u)
 	}
 	return &http.Client{Timeout: 5 * time.Second, Transport: tr}
+}
+
+// freshTransport opens a connection per request: a call made after a NetworkPolicy
+// changed then proves that the policy lets new connections through, where a kept-alive
+// one would pass as established.
+func freshTransport() *http.Transport {
+	return &http.Transport{DisableKeepAlives: true, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}
 }
 
 func call(ctx context.Context, client *http.Client, c Call) error {
@@ -218,6 +284,7 @@ func sidecar(ctx context.Context) error {
 // and counts them as the source reporter.
 func outbound(self identity, stats *counters) http.Handler {
 	rp := &httputil.ReverseProxy{
+		Transport: freshTransport(),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme, pr.Out.URL.Host = schemeHTTP, pr.In.Host
 			pr.Out.Header.Set(peerHeader, self.String())
