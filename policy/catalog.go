@@ -190,7 +190,21 @@ func (c *Catalog) addTemplate(meta *metav1.ObjectMeta, kind string, t *corev1.Po
 	if metav1.GetControllerOfNoCopy(meta) != nil {
 		return
 	}
-	c.Add(meta.Namespace, meta.Name, kind, t.Labels, containerPorts(t.Spec.Containers))
+	c.Add(meta.Namespace, meta.Name, kind, withoutRunLabels(t.Labels), containerPorts(t.Spec.Containers))
+}
+
+// runLabels are the labels the Job controller gives one run's pods: a policy that
+// selected by them would not select the pods of the Job run again under its name.
+var runLabels = []string{batchv1.ControllerUidLabel, "controller-uid"}
+
+func withoutRunLabels(in map[string]string) map[string]string {
+	out := make(map[string]string, len(in))
+	for k, v := range in {
+		if !slices.Contains(runLabels, k) {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func containerPorts(cs []corev1.Container) []corev1.ContainerPort {

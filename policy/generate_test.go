@@ -4,8 +4,10 @@ import (
 	"strings"
 	"testing"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
@@ -113,5 +115,26 @@ func TestGenerationReportsWhatItCannotSelect(t *testing.T) {
 	res = AuthorizationPolicies(noAccount, shopWithService())
 	if len(res.Problems) != 1 || !strings.Contains(res.Problems[0], "client batch.jobs: no ServiceAccount recorded") {
 		t.Errorf("problems %v", res.Problems)
+	}
+}
+
+func TestAJobIsSelectedByWhatEveryRunOfItCarries(t *testing.T) {
+	run := func(uid string) map[string]string {
+		return map[string]string{
+			"app": "migrate", "job-name": "migrate", batchv1.JobNameLabel: "migrate",
+			"controller-uid": uid, batchv1.ControllerUidLabel: uid,
+		}
+	}
+	cat := NewCatalog()
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "migrate"}}
+	job.Spec.Template.Labels = run("1f0c")
+	cat.addTemplate(&job.ObjectMeta, "Job", &job.Spec.Template)
+	cat.Settle()
+	w := cat.Workload("shop", "migrate")
+	if w == nil || len(w.Labels) == 0 {
+		t.Fatalf("the Job is not in the catalog with labels: %+v", w)
+	}
+	if sel := labels.SelectorFromSet(w.Labels); !sel.Matches(labels.Set(run("9a7e"))) {
+		t.Errorf("labels %s do not select the pods of the Job's next run", sel)
 	}
 }
