@@ -229,6 +229,8 @@ func scanEvery(ctx context.Context, s *conns.Scanner, every time.Duration, rep *
 		})
 		if err == nil {
 			metrics.ScanSeconds.Observe(st.Duration.Seconds())
+			metrics.ScanSockets.Set(float64(st.Sockets))
+			metrics.ScanNamespaces.Set(float64(st.Namespaces))
 		}
 		select {
 		case <-ctx.Done():
