@@ -75,11 +75,16 @@ func TestSystemAgent(t *testing.T) {
 	ctx := context.Background()
 	t.Logf("staging %d network namespaces with %d connections each", netnsCount, connsPerNetns)
 	stageNamespaces(t)
-	agentMetrics := freeAddr(t)
+	agentMetrics, agentArgs := freeAddr(t), []string{}
+	profiles := os.Getenv("SYSTEM_AGENT_PROFILE") != "" // costs the agent some CPU: off for the figures
+	if profiles {
+		a := freeAddr(t)
+		agentArgs = append(agentArgs, "--pprof-bind-address", a)
+	}
 	sys, err := scenario.StartSystem(ctx, scenario.SystemOptions{
 		Binary: buildBinary(t), Assets: assets(), CRDs: crdDir(), Dir: t.TempDir(), Capture: true, ScrapePort: 15020,
-		AgentArgs: []string{"--report-interval", agentReportEvery.String(), "--scan-interval", agentScanEvery.String(),
-			"--scrape-interval", agentScrapeEvery.String(), "--metrics-bind-address", agentMetrics},
+		AgentArgs: append([]string{"--report-interval", agentReportEvery.String(), "--scan-interval", agentScanEvery.String(),
+			"--scrape-interval", agentScrapeEvery.String(), "--metrics-bind-address", agentMetrics}, agentArgs...),
 	})
 	if sys != nil {
 		t.Cleanup(sys.Stop)
@@ -100,7 +105,13 @@ func TestSystemAgent(t *testing.T) {
 	a.warmUp(t)
 	window := time.Duration(size("SYSTEM_AGENT_SECONDS", defaultWindowSecs)) * time.Second
 	t.Logf("measuring the agent (pid %d) for %v", a.pid, window)
+	if profiles {
+		go fetchTo(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", agentArgs[1], int(window.Seconds())-5), "../../bench/agent-cpu.pprof")
+	}
 	m := a.measure(t, window, dns)
+	if profiles {
+		saveProfiles(t, "http://"+agentArgs[1])
+	}
 	m["load"] = map[string]any{"dnsAnswersPerSecondTarget": dnsAnswersPerSec, "networkNamespaces": netnsCount,
 		"connections": netnsCount * connsPerNetns, "sidecarPages": sidecarCount, "pageBytes": pageBytes, "pageSeries": pageSeries}
 	m["intervals"] = map[string]string{"scan": agentScanEvery.String(), "scrape": agentScrapeEvery.String(), "report": agentReportEvery.String()}
@@ -333,6 +344,26 @@ func checkLoad(t *testing.T, c map[string]float64, elapsed time.Duration) {
 	if c["reportsSent"] < 1 {
 		t.Error("no report sent")
 	}
+}
+
+// saveProfiles keeps the agent's heap profile in bench/.
+func saveProfiles(t *testing.T, base string) {
+	if err := fetchTo(base+"/debug/pprof/heap", "../../bench/agent-heap.pprof"); err != nil {
+		t.Log(err)
+	}
+}
+
+func fetchTo(url, path string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, raw, 0o644)
 }
 
 func loadAverage() string {
