@@ -283,11 +283,12 @@ func (a *agentProbe) measure(t *testing.T, window time.Duration, dns *dnsLoad) m
 	load0 := loadAverage()
 	before, served0 := a.read(t), dns.answers.Load()
 	start, cpu0 := time.Now(), readProcess(a.pid).cpuSeconds
-	var rss []float64
+	var rss, anon []float64
 	for time.Since(start) < window {
 		time.Sleep(5 * time.Second)
-		rss = append(rss, readProcess(a.pid).rssMiB)
-		t.Logf("%3.0fs: agent RSS %.1f MiB", time.Since(start).Seconds(), rss[len(rss)-1])
+		u := readProcess(a.pid)
+		rss, anon = append(rss, u.rssMiB), append(anon, u.anonMiB)
+		t.Logf("%3.0fs: agent RSS %.1f MiB (%.1f MiB not from files)", time.Since(start).Seconds(), u.rssMiB, u.anonMiB)
 	}
 	end := readProcess(a.pid)
 	elapsed := time.Since(start)
@@ -296,6 +297,7 @@ func (a *agentProbe) measure(t *testing.T, window time.Duration, dns *dnsLoad) m
 		return labelled(after, name, label, value) - labelled(before, name, label, value)
 	}
 	slices.Sort(rss)
+	slices.Sort(anon)
 	counted := map[string]float64{
 		"dnsAnswersServed":        served,
 		"dnsAnswersDecoded":       delta("intentmapper_agent_observations_total", "kind", "dns"),
@@ -318,6 +320,7 @@ func (a *agentProbe) measure(t *testing.T, window time.Duration, dns *dnsLoad) m
 	return map[string]any{
 		"measuredAt": start.UTC().Format(time.RFC3339), "windowSeconds": elapsed.Seconds(),
 		"rssPeakMiB": end.peakMiB, "rssSteadyMiB": rss[len(rss)/2], "rssMaxInWindowMiB": rss[len(rss)-1],
+		"rssAnonSteadyMiB": anon[len(anon)/2],
 		"cpuPercentOfOneCore": (end.cpuSeconds - cpu0) / elapsed.Seconds() * 100,
 		"loadAverage":         load0 + " / " + loadAverage(),
 		"counted":             counted,

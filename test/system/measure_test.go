@@ -39,10 +39,11 @@ func crdDir() string {
 	return dir
 }
 
-// processUsage is what /proc says of a process: resident memory now and at its peak
-// (MiB), and CPU time (user and system, seconds).
+// processUsage is what /proc says of a process: resident memory now, at its peak and
+// of it what is not mapped from files (the heap, stacks; MiB), and CPU time (user and
+// system, seconds).
 type processUsage struct {
-	rssMiB, peakMiB, cpuSeconds float64
+	rssMiB, peakMiB, anonMiB, cpuSeconds float64
 }
 
 func readProcess(pid int) processUsage {
@@ -56,6 +57,8 @@ func readProcess(pid int) processUsage {
 			u.peakMiB = kb / 1024
 		case "VmRSS":
 			u.rssMiB = kb / 1024
+		case "RssAnon":
+			u.anonMiB = kb / 1024
 		}
 	}
 	stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
