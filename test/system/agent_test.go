@@ -320,7 +320,7 @@ func (a *agentProbe) measure(t *testing.T, window time.Duration, dns *dnsLoad) m
 	return map[string]any{
 		"measuredAt": start.UTC().Format(time.RFC3339), "windowSeconds": elapsed.Seconds(),
 		"rssPeakMiB": end.peakMiB, "rssSteadyMiB": rss[len(rss)/2], "rssMaxInWindowMiB": rss[len(rss)-1],
-		"rssAnonSteadyMiB": anon[len(anon)/2],
+		"rssAnonSteadyMiB":    anon[len(anon)/2],
 		"cpuPercentOfOneCore": (end.cpuSeconds - cpu0) / elapsed.Seconds() * 100,
 		"loadAverage":         load0 + " / " + loadAverage(),
 		"counted":             counted,
