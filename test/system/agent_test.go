@@ -40,7 +40,6 @@ const (
 	dnsAnswersPerSec  = 1000
 	dnsServerAddr     = "127.77.0.53:53"
 	agentScrapeEvery  = 15 * time.Second // the agent's defaults
-	agentScanEvery    = 10 * time.Second
 	agentReportEvery  = 10 * time.Second
 	holderEnv         = "INTENT_MAPPER_HOLD_CONNECTIONS"
 	sidecarLabel      = "security.istio.io/tlsMode"
@@ -75,6 +74,10 @@ func TestSystemAgent(t *testing.T) {
 	ctx := context.Background()
 	t.Logf("staging %d network namespaces with %d connections each", netnsCount, connsPerNetns)
 	stageNamespaces(t)
+	agentScanEvery := 10 * time.Second // the agent's default; SYSTEM_AGENT_SCAN_SECONDS tries another
+	if secs := size("SYSTEM_AGENT_SCAN_SECONDS", 0); secs > 0 {
+		agentScanEvery = time.Duration(secs) * time.Second
+	}
 	agentMetrics, agentArgs := freeAddr(t), []string{}
 	profiles := os.Getenv("SYSTEM_AGENT_PROFILE") != "" // costs the agent some CPU: off for the figures
 	if profiles {
