@@ -45,7 +45,7 @@ const (
 	sidecarLabel      = "security.istio.io/tlsMode"
 	rssTargetMiB      = 50
 	cpuTargetPercent  = 5
-	defaultWindowSecs = 90
+	defaultWindowSecs = 60
 )
 
 // Pod IPs are loopback addresses, as the e2e harness gives its pods; inside each
@@ -109,7 +109,15 @@ func TestSystemAgent(t *testing.T) {
 	window := time.Duration(size("SYSTEM_AGENT_SECONDS", defaultWindowSecs)) * time.Second
 	t.Logf("measuring the agent (pid %d) for %v", a.pid, window)
 	if profiles {
-		go fetchTo(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", agentArgs[1], int(window.Seconds())-5), "../../bench/agent-cpu.pprof")
+		cpuProfile := make(chan struct{})
+		defer func() { <-cpuProfile }()
+		go func() { // ends within the window
+			defer close(cpuProfile)
+			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", agentArgs[1], int(window.Seconds())-5)
+			if err := fetchTo(url, "../../bench/agent-cpu.pprof"); err != nil {
+				t.Log(err)
+			}
+		}()
 	}
 	m := a.measure(t, window, dns)
 	if profiles {
@@ -165,7 +173,7 @@ func stageNamespaces(t *testing.T) {
 // connsPerNetns connections to them from the client's IP, says ready, and holds them
 // until its standard input closes.
 func holdConnections() int {
-	client, list, _ := strings.Cut(os.Getenv(holderEnv), "/")
+	from, list, _ := strings.Cut(os.Getenv(holderEnv), "/")
 	servers := strings.Split(list, ",")
 	var held []net.Conn
 	accepted := make(chan net.Conn, connsPerNetns)
@@ -185,7 +193,7 @@ func holdConnections() int {
 			}
 		}()
 	}
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(client)}, Timeout: 10 * time.Second}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
 	for n := range connsPerNetns {
 		c, err := d.Dial("tcp", net.JoinHostPort(servers[n%len(servers)], strconv.Itoa(serverPort)))
 		if err != nil {
