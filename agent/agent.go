@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -55,6 +56,7 @@ type options struct {
 	procRoot    string
 	scan        time.Duration
 	metricsAddr string
+	pprofAddr   string
 	dns         bool
 	connections bool
 	istio       bool
@@ -87,6 +89,7 @@ func flags(o *options, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.procRoot, "proc-root", "/proc", "the host's proc file system (/host/proc in the DaemonSet)")
 	fs.DurationVar(&o.scan, "scan-interval", 10*time.Second, "how often to scan /proc for connections")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", "127.0.0.1:9090", "address of the agent's Prometheus metrics, served without authentication: on the host network, keep it on loopback; 0 turns it off")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "address of Go's profiles (/debug/pprof/), for finding where CPU and memory go; off (0) by default, keep it on loopback")
 	fs.BoolVar(&o.dns, "dns", true, "capture DNS answers")
 	fs.BoolVar(&o.connections, "connections", true, "scan /proc and capture SYNs for connections")
 	fs.BoolVar(&o.istio, "istio", false, "scrape this node's Istio sidecars for HTTP paths and methods (needs API access)")
@@ -190,6 +193,9 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	if o.metricsAddr != "0" {
 		go serveMetrics(ctx, o.metricsAddr)
 	}
+	if o.pprofAddr != "0" {
+		go serve(ctx, o.pprofAddr, profiles())
+	}
 	rep.Run(ctx)
 	return nil
 }
@@ -229,6 +235,8 @@ func scanEvery(ctx context.Context, s *conns.Scanner, every time.Duration, rep *
 		})
 		if err == nil {
 			metrics.ScanSeconds.Observe(st.Duration.Seconds())
+			metrics.ScanSockets.Set(float64(st.Sockets))
+			metrics.ScanNamespaces.Set(float64(st.Namespaces))
 		}
 		select {
 		case <-ctx.Done():
@@ -325,7 +333,21 @@ func watchDrops(ctx context.Context, c *capture.Capture) {
 }
 
 func serveMetrics(ctx context.Context, addr string) {
-	srv := &http.Server{Addr: addr, Handler: promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
+	serve(ctx, addr, promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+}
+
+func serve(ctx context.Context, addr string, h http.Handler) {
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { <-ctx.Done(); _ = srv.Close() }()
 	_ = srv.ListenAndServe()
+}
+
+// profiles serves Go's runtime profiles on their usual paths.
+func profiles() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -181,5 +182,26 @@ func TestEnvoyCommandShowsHistoryThenGrowth(t *testing.T) {
 	}
 	if !first.History || first.Count != 11 || second.History || second.Count != 1 || second.Path != "/client-path" {
 		t.Errorf("first %+v second %+v", first, second)
+	}
+}
+
+// The profiles the agent serves with --pprof-bind-address are Go's, heap included.
+func TestProfilesServeTheHeap(t *testing.T) {
+	srv := httptest.NewServer(profiles())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/debug/pprof/heap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || len(body) == 0 {
+		t.Errorf("heap profile: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	if resp, err := http.Get(srv.URL + "/metrics"); err == nil {
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("the profiles' server answers /metrics with %d", resp.StatusCode)
+		}
 	}
 }

@@ -110,3 +110,23 @@ func TestTheScraperAsksForTheTextFormat(t *testing.T) {
 		t.Errorf("%d series, %v", len(series), err)
 	}
 }
+
+// A page fetched and parsed counts as scraped; one that answers an error does not.
+func TestScrapedPagesAreCounted(t *testing.T) {
+	proxy := &proxyServer{}
+	proxy.set(page([]request{clientGet(1)}, nil))
+	port := mustPort(t, serve(t, "127.0.0.1:0", acceptOnly{proxy}))
+	s := DefaultScraper()
+	s.Port, s.FallbackPort = port, 0
+	before := testutil.ToFloat64(pagesScraped)
+	if _, err := s.Scrape(context.Background(), "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	s.Path = "/missing"
+	if _, err := s.Scrape(context.Background(), "127.0.0.1"); err == nil {
+		t.Fatal("a missing page scraped without error")
+	}
+	if got := testutil.ToFloat64(pagesScraped) - before; got != 1 {
+		t.Errorf("counted %v pages scraped, want 1", got)
+	}
+}

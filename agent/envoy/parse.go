@@ -8,10 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // The metric families read; every other family is skipped before parsing.
@@ -22,10 +18,6 @@ const (
 
 // maxLine bounds one line of a metrics page; longer lines are skipped and counted.
 const maxLine = 64 << 10
-
-// chunkBytes is how much of the kept families is parsed at a time, which bounds the
-// parser's memory whatever the page's size.
-const chunkBytes = 1 << 20
 
 // MaxSeries bounds the series kept from one page; the rest are cut and counted.
 const MaxSeries = 100_000
@@ -77,10 +69,8 @@ func Parse(page io.Reader, maxBytes int64) ([]Series, Skipped, error) {
 }
 
 type pageParser struct {
-	chunk    bytes.Buffer // kept lines not parsed yet
 	kept     int64
 	maxBytes int64
-	typed    [2]bool // a # TYPE line kept, per family: a repeated one would fail expfmt
 	sums     map[seriesKey]float64
 	skipped  Skipped
 }
@@ -102,7 +92,7 @@ func (p *pageParser) read(page io.Reader) error {
 			}
 		}
 		if err == io.EOF {
-			return p.flush()
+			return nil
 		}
 		if err != nil {
 			return err
@@ -110,59 +100,32 @@ func (p *pageParser) read(page io.Reader) error {
 	}
 }
 
+// line adds one line of a wanted family to the sums; comments are not needed.
 func (p *pageParser) line(line []byte) error {
 	family, ok := wanted(line)
-	if !ok {
+	if !ok || line[0] == '#' {
 		return nil
 	}
-	switch {
-	case bytes.HasPrefix(line, []byte("# HELP ")):
-		return nil // not needed, and a repeated one fails expfmt
-	case bytes.HasPrefix(line, []byte("# TYPE ")):
-		if p.typed[family] {
-			return nil
-		}
-		p.typed[family] = true
-	case p.kept+int64(len(line)) > p.maxBytes:
+	if p.kept+int64(len(line)) > p.maxBytes {
 		p.skipped.OverLimit++
 		return nil
 	}
 	p.kept += int64(len(line))
-	p.chunk.Write(line)
-	if line[len(line)-1] != '\n' {
-		p.chunk.WriteByte('\n')
+	labels, v, err := parseSample(line[len(familyNames[family]):])
+	if err != nil {
+		return fmt.Errorf("parsing the metrics page: %s: %w", familyNames[family], err)
 	}
-	if p.chunk.Len() >= chunkBytes {
-		return p.flush()
-	}
-	return nil
-}
-
-// flush parses the kept lines so far and adds them to the sums.
-func (p *pageParser) flush() error {
-	if p.chunk.Len() == 0 {
+	key := seriesKey{familyNames[family], labels}
+	if _, ok := p.sums[key]; !ok && len(p.sums) >= MaxSeries {
+		p.skipped.OverLimit++
 		return nil
 	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(&p.chunk)
-	p.chunk.Reset()
-	if err != nil {
-		return fmt.Errorf("parsing the metrics page: %w", err)
-	}
-	for name, mf := range families {
-		for _, m := range mf.GetMetric() {
-			key := seriesKey{name, labelsOf(m)}
-			if _, ok := p.sums[key]; !ok && len(p.sums) >= MaxSeries {
-				p.skipped.OverLimit++
-				continue
-			}
-			p.sums[key] += value(m)
-		}
-	}
+	p.sums[key] += v
 	return nil
 }
 
 var (
+	familyNames    = [2]string{RequestsTotal, TCPConnectionsTotal}
 	prefixRequests = []byte(RequestsTotal)
 	prefixTCP      = []byte(TCPConnectionsTotal)
 )
@@ -186,42 +149,27 @@ func wanted(line []byte) (int, bool) {
 	return 0, false
 }
 
-func labelsOf(m *dto.Metric) Labels {
-	var l Labels
-	for _, lp := range m.GetLabel() {
-		v := lp.GetValue()
-		switch lp.GetName() {
-		case "reporter":
-			l.Reporter = v
-		case "source_workload":
-			l.SourceWorkload = v
-		case "source_workload_namespace":
-			l.SourceNamespace = v
-		case "destination_workload":
-			l.DestinationWorkload = v
-		case "destination_workload_namespace":
-			l.DestinationNamespace = v
-		case "destination_service":
-			l.DestinationService = v
-		case "request_method":
-			l.Method = v
-		case "request_path":
-			l.Path = v
-		case "connection_security_policy":
-			l.SecurityPolicy = v
-		}
+// field is where Labels keeps a label's value, nil for labels it does not keep.
+func (l *Labels) field(name []byte) *string {
+	switch string(name) {
+	case "reporter":
+		return &l.Reporter
+	case "source_workload":
+		return &l.SourceWorkload
+	case "source_workload_namespace":
+		return &l.SourceNamespace
+	case "destination_workload":
+		return &l.DestinationWorkload
+	case "destination_workload_namespace":
+		return &l.DestinationNamespace
+	case "destination_service":
+		return &l.DestinationService
+	case "request_method":
+		return &l.Method
+	case "request_path":
+		return &l.Path
+	case "connection_security_policy":
+		return &l.SecurityPolicy
 	}
-	return l
-}
-
-func value(m *dto.Metric) float64 {
-	switch {
-	case m.Counter != nil:
-		return m.Counter.GetValue()
-	case m.Untyped != nil:
-		return m.Untyped.GetValue()
-	case m.Gauge != nil:
-		return m.Gauge.GetValue()
-	}
-	return 0
+	return nil
 }

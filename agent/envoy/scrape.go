@@ -24,13 +24,17 @@ var (
 		Name: "intentmapper_agent_scrape_errors_total",
 		Help: "Failed scrapes of mesh proxies, by reason: unreachable, status, too-large, malformed.",
 	}, []string{"reason"})
+	pagesScraped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "intentmapper_agent_scraped_pages_total",
+		Help: "Proxies' metrics pages fetched and parsed whole.",
+	})
 	linesSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "intentmapper_agent_scrape_lines_skipped_total",
 		Help: "Lines of proxies' metrics pages left out, by reason: overlong (over 64 KiB, any family), over-limit (of the families read, beyond the kept bytes or series).",
 	}, []string{"reason"})
 )
 
-func init() { metrics.Registry.MustRegister(scrapeErrors, linesSkipped) }
+func init() { metrics.Registry.MustRegister(scrapeErrors, pagesScraped, linesSkipped) }
 
 // acceptText asks for Prometheus' text format, which the parser reads, over
 // OpenMetrics.
@@ -65,6 +69,8 @@ func (s *Scraper) Scrape(ctx context.Context, host string) ([]Series, error) {
 	}
 	if err != nil {
 		scrapeErrors.WithLabelValues(reason(err)).Inc()
+	} else {
+		pagesScraped.Inc()
 	}
 	return series, err
 }

@@ -47,9 +47,19 @@ var (
 		Help:    "Duration of a /proc connection scan.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 	})
+	// ScanSockets and ScanNamespaces describe the last /proc scan: what it read, so an
+	// operator sees whether the pods' namespaces are found at all.
+	ScanSockets = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "intentmapper_agent_scan_sockets",
+		Help: "TCP sockets read by the last /proc scan, in every network namespace it found.",
+	})
+	ScanNamespaces = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "intentmapper_agent_scan_namespaces",
+		Help: "Network namespaces read by the last /proc scan.",
+	})
 )
 
 func init() {
-	Registry.MustRegister(Packets, Observations, Reports, Buffered, Dropped, ScanSeconds, MeshWaiting,
+	Registry.MustRegister(Packets, Observations, Reports, Buffered, Dropped, ScanSeconds, ScanSockets, ScanNamespaces, MeshWaiting,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }

@@ -322,16 +322,48 @@ func (r *Reporter) send(ctx context.Context, rep *reportv1.Report) error {
 	}
 }
 
+// encode writes the report as gzipped JSON one observation at a time: marshalled
+// whole, a full report's JSON (8 MiB at 20,000 observations) stayed in the encoder's pool.
 func encode(rep *reportv1.Report) ([]byte, error) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
-	if err := json.NewEncoder(zw).Encode(rep); err != nil {
+	head, err := json.Marshal(reportv1.Report{Version: rep.Version, Node: rep.Node, AgentTime: rep.AgentTime})
+	if err != nil {
 		return nil, err
 	}
+	_, _ = zw.Write(head[:len(head)-1]) // without its closing brace: the lists follow
+	enc := json.NewEncoder(zw)
+	err = errors.Join(
+		writeList(zw, enc, "dns", rep.DNS),
+		writeList(zw, enc, "connections", rep.Connections),
+		writeList(zw, enc, "http", rep.HTTP),
+		writeList(zw, enc, "mesh", rep.Mesh))
+	if err != nil {
+		return nil, err
+	}
+	_, _ = zw.Write([]byte("}\n"))
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// writeList writes `,"name":[...]`, left out when empty as omitempty leaves it.
+func writeList[T any](w io.Writer, enc *json.Encoder, name string, items []T) error {
+	if len(items) == 0 {
+		return nil
+	}
+	_, _ = fmt.Fprintf(w, ",%q:[", name)
+	for i := range items {
+		if i > 0 {
+			_, _ = w.Write([]byte(","))
+		}
+		if err := enc.Encode(&items[i]); err != nil {
+			return err
+		}
+	}
+	_, err := w.Write([]byte("]"))
+	return err
 }
 
 // httpClient trusts the CA file as it is now, rebuilding the client when it changes.

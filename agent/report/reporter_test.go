@@ -1,10 +1,12 @@
 package report
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
 	"encoding/pem"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -194,5 +196,41 @@ func TestDuplicatesWithinABatchAreOne(t *testing.T) {
 	}
 	if len(rep.DNS) != 1 || len(rep.DNS[0].IPs) != 2 || !rep.DNS[0].Time.Equal(time.Unix(20, 0)) {
 		t.Errorf("dns %+v: want one answer with both addresses", rep.DNS)
+	}
+}
+
+// A report written one observation at a time reads back as the report, in the
+// manager's strict decoding, and an empty list is left out as omitempty leaves it.
+func TestEncodedReportReadsBackWhole(t *testing.T) {
+	at := time.Date(2026, 11, 27, 7, 0, 0, 0, time.UTC)
+	rep := &reportv1.Report{Version: reportv1.Version, Node: "node-a", AgentTime: at,
+		DNS: []reportv1.DNSAnswer{{Client: netip.MustParseAddr("10.0.0.1"), Name: "a<b>.example", IPs: []netip.Addr{netip.MustParseAddr("10.0.0.9")}, TTL: 30, Time: at}},
+		Connections: []reportv1.Connection{
+			{Client: netip.MustParseAddr("10.0.0.1"), Server: netip.MustParseAddr("10.0.0.2"), Port: 80, Time: at},
+			{Client: netip.MustParseAddr("10.0.0.3"), Server: netip.MustParseAddr("10.0.0.2"), Port: 443, Time: at},
+		},
+		HTTP: []reportv1.HTTPCall{{Reporter: "source", Method: "GET", Path: "/a\"b", Count: 2, Time: at}},
+	}
+	body, err := encode(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(zr)
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	got := &reportv1.Report{}
+	if err := dec.Decode(got); err != nil {
+		t.Fatalf("%v in %s", err, raw)
+	}
+	want, _ := json.Marshal(rep)
+	if again, _ := json.Marshal(got); !bytes.Equal(again, want) {
+		t.Errorf("read back\n%s\nwant\n%s", again, want)
+	}
+	if bytes.Contains(raw, []byte(`"mesh"`)) {
+		t.Errorf("an empty list written: %s", raw)
 	}
 }

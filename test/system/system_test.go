@@ -16,8 +16,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,8 +25,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -78,30 +74,19 @@ func TestSystem(t *testing.T) {
 	t.Run("ingest load", r.ingestLoad)
 	t.Run("scale: writes only for real changes", r.scale)
 	t.Run("churn: reused IPs are never misattributed", r.churn)
-	raw, _ := json.MarshalIndent(r.results, "", "  ")
-	t.Logf("results:\n%s", raw)
-	_ = os.MkdirAll("../../bench", 0o755)
-	_ = os.WriteFile("../../bench/system.json", raw, 0o644)
+	saveResults(t, r.results)
 }
 
 func start(t *testing.T) *run {
 	ctx := context.Background()
-	bin := filepath.Join(t.TempDir(), "intent-mapper")
-	if out, err := exec.Command("go", "build", "-o", bin, "../..").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets, _ = filepath.Abs("../../bin/k8s")
-	}
-	crds, _ := filepath.Abs("../../config/crd/bases")
+	bin := buildBinary(t)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	metricsAddr := ln.Addr().String()
 	_ = ln.Close()
 	r := &run{clients: size("SYSTEM_CLIENTS", 10_000), calls: size("SYSTEM_CALLS", 50), agents: size("SYSTEM_AGENTS", 200),
 		metrics: "http://" + metricsAddr + "/metrics", results: map[string]any{}}
 	sys, err := scenario.StartSystem(ctx, scenario.SystemOptions{
-		Binary: bin, Assets: assets, CRDs: crds, Dir: t.TempDir(), MetricsAddr: metricsAddr,
+		Binary: bin, Assets: assets(), CRDs: crdDir(), Dir: t.TempDir(), MetricsAddr: metricsAddr,
 		ManagerArgs: []string{"--last-seen-step", step.String(), "--flush-interval", "2s"},
 	})
 	if sys != nil {
@@ -265,19 +250,7 @@ func (r *run) post(rep *reportv1.Report) error {
 }
 
 // metric reads the manager's metrics page.
-func (r *run) metric(t *testing.T) map[string]*dto.MetricFamily {
-	resp, err := http.Get(r.metrics)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fams
-}
+func (r *run) metric(t *testing.T) map[string]*dto.MetricFamily { return readMetrics(t, r.metrics) }
 
 func counter(fams map[string]*dto.MetricFamily, name string) float64 {
 	var v float64
@@ -311,22 +284,8 @@ func quantile(fams map[string]*dto.MetricFamily, name string, q float64) float64
 
 // process reads the manager's peak resident memory (MiB) and CPU seconds from /proc.
 func (r *run) process() (peakMiB, cpuSeconds float64) {
-	pid := r.sys.ManagerPID()
-	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			peakMiB = kb / 1024
-		}
-	}
-	stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	fields := strings.Fields(string(stat)[strings.LastIndexByte(string(stat), ')')+2:])
-	if len(fields) > 12 {
-		u, _ := strconv.ParseFloat(fields[11], 64)
-		s, _ := strconv.ParseFloat(fields[12], 64)
-		cpuSeconds = (u + s) / 100 // clock ticks
-	}
-	return peakMiB, cpuSeconds
+	u := readProcess(r.sys.ManagerPID())
+	return u.peakMiB, u.cpuSeconds
 }
 
 // waitWritten waits until every client's object lists all its calls and nothing is pending.

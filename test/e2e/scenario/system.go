@@ -57,6 +57,9 @@ type SystemOptions struct {
 	MetricsAddr string
 	// ManagerArgs are added to the manager's flags.
 	ManagerArgs []string
+	// AgentArgs are added to the agent's flags; a flag given again overrides the
+	// harness's own (its fast intervals, say).
+	AgentArgs []string
 }
 
 // System is a control plane with intent-mapper's manager and one agent running.
@@ -153,6 +156,9 @@ func (s *System) IngestAddr() string { return s.ingestAddr }
 
 // ManagerPID is the manager process's ID.
 func (s *System) ManagerPID() int { return s.manager.Process.Pid }
+
+// AgentPID is the agent process's ID, once StartAgent has started it.
+func (s *System) AgentPID() int { return s.agent.Process.Pid }
 
 // AgentToken asks the API server for a token of the agent's ServiceAccount, bound to
 // the agent's pod on Node, as the kubelet's projected volume holds it: the manager
@@ -251,6 +257,7 @@ func (s *System) StartAgent(ctx context.Context) error {
 	if !s.o.Capture {
 		args = append(args, "--dns=false", "--syn=false")
 	}
+	args = append(args, s.o.AgentArgs...)
 	s.logf("starting the agent on node %s", Node)
 	s.agent = s.command("agent", args...)
 	return s.agent.Start()
