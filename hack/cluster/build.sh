@@ -2,7 +2,8 @@
 # Builds the cluster tier's binaries from Go modules into $1 (no prebuilt download is
 # reachable): kubelet, kube-controller-manager, kube-scheduler, kube-proxy and kubectl as
 # hack/envtest/build.sh builds kube-apiserver (same flags, so the Go build cache is shared),
-# and a small CoreDNS. Skips a binary that is already there.
+# a small CoreDNS, and the helm CLI (a tool of the chart tests' module, test/helm). Skips a
+# binary that is already there.
 set -euo pipefail
 out=${1:?usage: build.sh OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,7 +14,7 @@ kube_version=v1.37.2
 pkg=k8s.io/component-base/version
 kube_ldflags="-s -w -X $pkg.gitVersion=$kube_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=37 -X $pkg.gitTreeState=clean"
 kube_cmds=(kube-scheduler kube-proxy kubectl kube-controller-manager kubelet)
-total=$(( ${#kube_cmds[@]} + 1 ))
+total=$(( ${#kube_cmds[@]} + 2 ))
 step=0
 
 build() { # name moduledir ldflags package
@@ -40,3 +41,5 @@ for c in "${kube_cmds[@]}"; do
   build "$c" "$here/kube" "$kube_ldflags" "k8s.io/kubernetes/cmd/$c"
 done
 build coredns "$here/coredns" "-s -w" .
+helm_version=$(cd "$here/../../test/helm" && go list -m -f '{{.Version}}' helm.sh/helm/v4)
+build helm "$here/../../test/helm" "-s -w -X helm.sh/helm/v4/internal/version.version=$helm_version" helm.sh/helm/v4/cmd/helm

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
 	"github.com/intent-mapper/intent-mapper/test/e2e/scenario"
 )
@@ -57,8 +59,11 @@ func (e *env) installed(img string) {
 		out, err := e.try("kubectl", "-n", systemNS, "rollout", "status", "deployment", "-l", managerSel, "--timeout=1s")
 		return err == nil, strings.TrimSpace(out)
 	})
-	// Until IntentMapper's pull policy is set, the agent DaemonSet would pull.
-	e.kubectl("patch", "intentmapper", "cluster", "--type", "merge", "-p", `{"spec":{"agent":{"imagePullPolicy":"Never"}}}`)
+	// Until IntentMapper's pull policy is set, the agent DaemonSet would pull (config/'s
+	// sample sets none; the chart sets image.pullPolicy).
+	if e.intentMapper().Spec.Agent.ImagePullPolicy != corev1.PullNever {
+		e.kubectl("patch", "intentmapper", "cluster", "--type", "merge", "-p", `{"spec":{"agent":{"imagePullPolicy":"Never"}}}`)
+	}
 	// The leader deploys the agents with its own image: after an upgrade, once the new
 	// manager leads.
 	e.waitFor("the agent DaemonSet on the manager's image "+img+", never pulled", 2*time.Minute, func() (bool, string) {
