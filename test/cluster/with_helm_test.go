@@ -80,18 +80,20 @@ func TestHelm(t *testing.T) {
 		e.helm("upgrade", release, chart, "-n", systemNS, "--reuse-values",
 			"--set", "image.tag="+strings.TrimPrefix(imageNext, "intent-mapper:"), "--wait", "--timeout", "5m")
 		e.installed(imageNext)
-		e.waitFor("every manager and agent pod on "+imageNext, 2*time.Minute, func() (bool, string) {
-			out, err := e.try("kubectl", "-n", systemNS, "get", "pods", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.containerStatuses[0].image} {end}`)
+		// The pods' specs: both tags are one image, which containerd reports by either name.
+		e.waitFor("every manager and agent pod on "+imageNext+", Ready", 2*time.Minute, func() (bool, string) {
+			out, err := e.try("kubectl", "-n", systemNS, "get", "pods", "-o",
+				`jsonpath={range .items[*]}{.metadata.name}={.spec.containers[0].image},{.status.conditions[?(@.type=="Ready")].status} {end}`)
 			if err != nil {
 				return false, out
 			}
 			pods := strings.Fields(out)
 			for _, p := range pods {
-				if !strings.HasSuffix(p, "="+imageNext) && !strings.HasSuffix(p, "=docker.io/library/"+imageNext) {
+				if !strings.HasSuffix(p, "="+imageNext+",True") {
 					return false, out
 				}
 			}
-			return len(pods) >= 2, out
+			return len(pods) == 2, out
 		})
 		e.agentsReport(2 * time.Minute)
 		e.mapped(s, 3*time.Minute)
