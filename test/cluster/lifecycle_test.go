@@ -243,8 +243,12 @@ func TestDemo(t *testing.T) {
 	defer stop()
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	fmt.Printf("\nscenario %s staged. Explore with:\n  export KUBECONFIG=%s PATH=%s/bin/cluster:$PATH\n  kubectl get di -A\n  make plugin && bin/kubectl-intents list\nInterrupt (Ctrl-C) to remove the scenario; make undeploy and make cluster-down to finish.\n\n",
-		s.Name, os.Getenv("KUBECONFIG"), e.root)
+	clusterBin := os.Getenv("CLUSTER_BIN")
+	if clusterBin == "" {
+		clusterBin = filepath.Join(e.root, "bin/cluster")
+	}
+	fmt.Printf("\nscenario %s staged. Explore with:\n  export KUBECONFIG=%s PATH=%s:$PATH\n  kubectl get di -A\n  make plugin && bin/kubectl-intents list\nInterrupt (Ctrl-C) to remove the scenario; make undeploy and make cluster-down to finish.\n\n",
+		s.Name, os.Getenv("KUBECONFIG"), clusterBin)
 	for {
 		fmt.Printf("%s %s\n", time.Now().UTC().Format(time.TimeOnly), s.Compare(ofScenario(s, e.intents())))
 		select {
