@@ -69,6 +69,14 @@ func TestHelm(t *testing.T) {
 		"--set", imageValues(strings.TrimPrefix(imageFirst, "intent-mapper:")), "--wait", "--timeout", "5m")
 	e.installed(imageFirst)
 	e.agentsReport(2 * time.Minute)
+	e.waitFor("the scenario's namespaces of an earlier test gone", 2*time.Minute, func() (bool, string) {
+		for _, w := range s.Workloads {
+			if out, _ := e.try("kubectl", "get", "namespace", w.Namespace, "--ignore-not-found", "-o", "name"); strings.TrimSpace(out) != "" {
+				return false, strings.TrimSpace(out) + " still terminating"
+			}
+		}
+		return true, ""
+	})
 	stop := e.stage(s, bin)
 	t.Cleanup(stop)
 	e.mapped(s, 6*time.Minute)
