@@ -247,8 +247,9 @@ func TestDemo(t *testing.T) {
 	if clusterBin == "" {
 		clusterBin = filepath.Join(e.root, "bin/cluster")
 	}
-	fmt.Printf("\nscenario %s staged. Explore with:\n  export KUBECONFIG=%s PATH=%s:$PATH\n  kubectl get di -A\n  make plugin && bin/kubectl-intents list\nInterrupt (Ctrl-C) to remove the scenario; make undeploy and make cluster-down to finish.\n\n",
-		s.Name, os.Getenv("KUBECONFIG"), clusterBin)
+	// The plugin lists the current namespace (default, empty here) unless told otherwise.
+	fmt.Printf("\nscenario %s staged. Explore with:\n  export KUBECONFIG=%s PATH=%s:$PATH\n  kubectl get di -A\n  make plugin && bin/kubectl-intents list -A\nInterrupt (Ctrl-C) to remove the scenario; then make undeploy, and make cluster-down CLUSTER_BIN=%s to finish.\n\n",
+		s.Name, os.Getenv("KUBECONFIG"), clusterBin, clusterBin)
 	for {
 		fmt.Printf("%s %s\n", time.Now().UTC().Format(time.TimeOnly), s.Compare(ofScenario(s, e.intents())))
 		select {
