@@ -170,10 +170,10 @@ cluster-image: ## Build image IMG from this tree and import it into the cluster 
 
 .PHONY: test-cluster
 test-cluster: cluster ## Run the cluster tier: install, map real traffic, upgrade, restart, reset, undeploy.
-	PATH="$(CLUSTER_BIN):$$PATH" KUBECONFIG=$(CLUSTER_KUBECONFIG) INTENT_MAPPER_CLUSTER=1 \
+	PATH="$(CLUSTER_BIN):$$PATH" CLUSTER_BIN=$(CLUSTER_BIN) KUBECONFIG=$(CLUSTER_KUBECONFIG) INTENT_MAPPER_CLUSTER=1 \
 		go test ./test/cluster -count=1 -v -timeout 40m
 
 .PHONY: demo-cluster
 demo-cluster: cluster ## Deploy intent-mapper into the cluster and run SCENARIO there to explore.
-	PATH="$(CLUSTER_BIN):$$PATH" KUBECONFIG=$(CLUSTER_KUBECONFIG) INTENT_MAPPER_CLUSTER=1 \
+	PATH="$(CLUSTER_BIN):$$PATH" CLUSTER_BIN=$(CLUSTER_BIN) KUBECONFIG=$(CLUSTER_KUBECONFIG) INTENT_MAPPER_CLUSTER=1 \
 		CLUSTER_SCENARIO=$(if $(filter command line,$(origin SCENARIO)),$(SCENARIO),test/cluster/scenario.yaml) CLUSTER_DEMO=1 go test ./test/cluster -count=1 -v -run TestDemo -timeout 0

@@ -109,7 +109,7 @@ func startManager(o managerOptions) error {
 		Metrics:                controllers.MetricsOptions(o.metricsAddr, o.secureMetrics),
 		HealthProbeBindAddress: o.probeAddr,
 		LeaderElection:         o.leaderElect,
-		LeaderElectionID:       "intent-mapper.intentmapper.io",
+		LeaderElectionID:       controllers.LeaderElectionID,
 		// Stopping, the manager writes what it accepted, then hands the lease over at
 		// once instead of leaving the next leader to wait for it to expire.
 		LeaderElectionReleaseOnCancel: true,

@@ -154,6 +154,12 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 	}); err != nil {
 		return nil, err
 	}
+	if err := mgr.Add(&ownedByDeployment{
+		Reader: mgr.GetAPIReader(), Client: mgr.GetClient(), Namespace: o.Namespace, Pod: o.PodName,
+		Objects: managerObjects(o), Every: time.Minute, Log: mgr.GetLogger().WithName("owned-by-deployment"),
+	}); err != nil {
+		return nil, err
+	}
 	settings := NewSettings(o.Merge, o.Flush)
 	watch, err := NewDeclaredWatch(mgr, queue, o.DeclaredPoll)
 	if err != nil {

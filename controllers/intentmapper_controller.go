@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -136,7 +137,7 @@ func reconcileKafkaCondition(im *discoveryv1alpha1.IntentMapper, problems func()
 func (r *IntentMapperReconciler) reconcileServiceAccount(ctx context.Context, im *discoveryv1alpha1.IntentMapper) error {
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: r.Agent.ServiceAccount, Namespace: r.Agent.Namespace}}
 	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, sa, func() error {
-		sa.Labels = agentLabels()
+		sa.Labels = withLabels(sa.Labels, agentLabels())
 		return r.adopt(im, sa)
 	})
 	return wrap("agent ServiceAccount", err)
@@ -152,7 +153,7 @@ func ingestSelector() map[string]string {
 func (r *IntentMapperReconciler) reconcileIngestService(ctx context.Context, im *discoveryv1alpha1.IntentMapper) error {
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: r.Agent.IngestService, Namespace: r.Agent.Namespace}}
 	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, svc, func() error {
-		svc.Labels = map[string]string{labelName: projectName, labelComponent: "ingest"}
+		svc.Labels = withLabels(svc.Labels, map[string]string{labelName: projectName, labelComponent: "ingest"})
 		svc.Spec.Selector = ingestSelector()
 		svc.Spec.Ports = []corev1.ServicePort{{Name: "ingest", Port: 9443, TargetPort: intstr.FromString("ingest"), Protocol: corev1.ProtocolTCP}}
 		return r.adopt(im, svc)
@@ -181,6 +182,16 @@ func (r *IntentMapperReconciler) adopt(im *discoveryv1alpha1.IntentMapper, obj c
 	}
 	obj.SetOwnerReferences(kept)
 	return controllerutil.SetControllerReference(im, obj, r.Scheme())
+}
+
+// withLabels sets ours on labels and keeps the others: an installer's own (Helm's
+// app.kubernetes.io/managed-by) say whose the object is.
+func withLabels(labels, ours map[string]string) map[string]string {
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	maps.Copy(labels, ours)
+	return labels
 }
 
 func wrap(what string, err error) error {

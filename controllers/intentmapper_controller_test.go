@@ -236,6 +236,29 @@ var _ = Describe("IntentMapper", Ordered, func() {
 		}).Should(Succeed())
 	})
 
+	It("keeps an installer's labels on the ServiceAccount and Service it adopts", func() {
+		// Helm installs both from the chart and deletes only what its label says is the release's.
+		for _, obj := range []client.Object{&corev1.ServiceAccount{}, &corev1.Service{}} {
+			key := client.ObjectKey{Namespace: managerNamespace, Name: agentAccount}
+			if _, ok := obj.(*corev1.Service); ok {
+				key.Name = "intent-mapper-ingest"
+			}
+			Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				Expect(k8sClient.Get(ctx, key, obj)).To(Succeed())
+				labels := obj.GetLabels()
+				labels["app.kubernetes.io/managed-by"] = "Helm"
+				delete(labels, labelComponent) // the reconciler puts its own back
+				obj.SetLabels(labels)
+				return k8sClient.Update(ctx, obj)
+			})).To(Succeed())
+			Eventually(func(g Gomega) {
+				g.Expect(k8sClient.Get(ctx, key, obj)).To(Succeed())
+				g.Expect(obj.GetLabels()).To(HaveKey(labelComponent), "reconciled again")
+				g.Expect(obj.GetLabels()).To(HaveKeyWithValue("app.kubernetes.io/managed-by", "Helm"))
+			}).Should(Succeed(), "%T %s", obj, key)
+		}
+	})
+
 	It("owns only what it created: deleting it leaves DiscoveredIntents alone", func() {
 		namespace := newNamespace()
 		di := newDiscoveredIntents(namespace)

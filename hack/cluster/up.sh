@@ -24,12 +24,23 @@ put() {
 running() { [ -f "$STATE/pids/$1.pid" ] && kill -0 "$(cat "$STATE/pids/$1.pid")" 2>/dev/null; }
 
 # launch NAME CMD...: starts CMD in the background, logging, unless it already runs.
+# It inherits no descriptor but its standard ones: a lock its caller holds
+# (`flock FILE make cluster`) would otherwise stay held for as long as it runs.
 launch() {
   local name=$1; shift
   if running "$name"; then return; fi
   log "starting $name"
-  setsid "$@" >> "$STATE/logs/$name.log" 2>&1 < /dev/null &
+  ( close_fds; exec setsid "$@" >> "$STATE/logs/$name.log" 2>&1 < /dev/null ) &
   echo $! > "$STATE/pids/$name.pid"
+}
+
+close_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+  done
+  return 0
 }
 
 # wait_for WHAT SECONDS CMD...: bounded wait; on timeout names what and shows logs.

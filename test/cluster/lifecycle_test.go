@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
 	"github.com/intent-mapper/intent-mapper/test/e2e/scenario"
 )
@@ -57,8 +59,11 @@ func (e *env) installed(img string) {
 		out, err := e.try("kubectl", "-n", systemNS, "rollout", "status", "deployment", "-l", managerSel, "--timeout=1s")
 		return err == nil, strings.TrimSpace(out)
 	})
-	// Until IntentMapper's pull policy is set, the agent DaemonSet would pull.
-	e.kubectl("patch", "intentmapper", "cluster", "--type", "merge", "-p", `{"spec":{"agent":{"imagePullPolicy":"Never"}}}`)
+	// Until IntentMapper's pull policy is set, the agent DaemonSet would pull (config/'s
+	// sample sets none; the chart sets image.pullPolicy).
+	if e.intentMapper().Spec.Agent.ImagePullPolicy != corev1.PullNever {
+		e.kubectl("patch", "intentmapper", "cluster", "--type", "merge", "-p", `{"spec":{"agent":{"imagePullPolicy":"Never"}}}`)
+	}
 	// The leader deploys the agents with its own image: after an upgrade, once the new
 	// manager leads.
 	e.waitFor("the agent DaemonSet on the manager's image "+img+", never pulled", 2*time.Minute, func() (bool, string) {
@@ -243,8 +248,13 @@ func TestDemo(t *testing.T) {
 	defer stop()
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	fmt.Printf("\nscenario %s staged. Explore with:\n  export KUBECONFIG=%s PATH=%s/bin/cluster:$PATH\n  kubectl get di -A\n  make plugin && bin/kubectl-intents list\nInterrupt (Ctrl-C) to remove the scenario; make undeploy and make cluster-down to finish.\n\n",
-		s.Name, os.Getenv("KUBECONFIG"), e.root)
+	clusterBin := os.Getenv("CLUSTER_BIN")
+	if clusterBin == "" {
+		clusterBin = filepath.Join(e.root, "bin/cluster")
+	}
+	// The plugin lists the current namespace (default, empty here) unless told otherwise.
+	fmt.Printf("\nscenario %s staged. Explore with:\n  export KUBECONFIG=%s PATH=%s:$PATH\n  kubectl get di -A\n  make plugin && bin/kubectl-intents list -A\nInterrupt (Ctrl-C) to remove the scenario; then make undeploy, and make cluster-down CLUSTER_BIN=%s to finish.\n\n",
+		s.Name, os.Getenv("KUBECONFIG"), clusterBin, clusterBin)
 	for {
 		fmt.Printf("%s %s\n", time.Now().UTC().Format(time.TimeOnly), s.Compare(ofScenario(s, e.intents())))
 		select {
