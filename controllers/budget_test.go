@@ -16,8 +16,8 @@ import (
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
 	"github.com/intent-mapper/intent-mapper/controllers/budget"
 	"github.com/intent-mapper/intent-mapper/controllers/pending"
-	"github.com/intent-mapper/intent-mapper/controllers/written"
 	"github.com/intent-mapper/intent-mapper/controllers/resolve"
+	"github.com/intent-mapper/intent-mapper/controllers/written"
 )
 
 // busyCalls records calls × paths HTTP observations of one client into store, call i
