@@ -17,11 +17,14 @@ import (
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
 )
 
-// PageSize is how many objects one List page brings at start.
-const PageSize = 500
+// DefaultPageSize is how many objects one List page brings at start.
+const DefaultPageSize = 500
 
 // Store is safe for concurrent use. Its zero value is empty and not yet loaded.
 type Store struct {
+	// PageSize is how many objects one List page brings (DefaultPageSize when zero).
+	PageSize int64
+
 	mu      sync.Mutex
 	entries map[types.NamespacedName]*entry
 
@@ -50,9 +53,13 @@ func (s *Store) Load(ctx context.Context, reader client.Reader) error {
 	if s.loaded.Load() {
 		return nil
 	}
+	page := s.PageSize
+	if page <= 0 {
+		page = DefaultPageSize
+	}
 	list := &discoveryv1alpha1.DiscoveredIntentsList{}
-	opts := []client.ListOption{client.Limit(PageSize)}
-	n := 0
+	opts := []client.ListOption{client.Limit(page)}
+	n, pages := 0, 0
 	for {
 		if err := reader.List(ctx, list, opts...); err != nil {
 			return fmt.Errorf("listing DiscoveredIntents: %w", err)
@@ -62,14 +69,14 @@ func (s *Store) Load(ctx context.Context, reader client.Reader) error {
 				return err
 			}
 		}
-		n += len(list.Items)
+		n, pages = n+len(list.Items), pages+1
 		if list.Continue == "" {
 			break
 		}
-		opts = []client.ListOption{client.Limit(PageSize), client.Continue(list.Continue)}
+		opts = []client.ListOption{client.Limit(page), client.Continue(list.Continue)}
 		list = &discoveryv1alpha1.DiscoveredIntentsList{}
 	}
-	logf.FromContext(ctx).Info("loaded the DiscoveredIntents written before", "objects", n)
+	logf.FromContext(ctx).Info("loaded the DiscoveredIntents written before", "objects", n, "pages", pages)
 	s.loaded.Store(true)
 	return nil
 }
