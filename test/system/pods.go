@@ -39,7 +39,7 @@ func realisticPod(ns, name, node string) *corev1.Pod {
 				{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: name + "-tls"}}},
 				{Name: "logs", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 				{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
-				{Name: "token", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+				{Name: tokenVolume, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
 					{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: ptr(int64(3607))}},
 					{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"}, Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
 				}}}},
@@ -84,7 +84,7 @@ func sideContainer(name, image string, port int32, health string) corev1.Contain
 			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
 			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
 		},
-		VolumeMounts:   []corev1.VolumeMount{{Name: "logs", MountPath: "/var/log/app"}, {Name: "tmp", MountPath: "/tmp"}, {Name: "token", MountPath: "/var/run/secrets/tokens", ReadOnly: true}},
+		VolumeMounts:   []corev1.VolumeMount{{Name: "logs", MountPath: "/var/log/app"}, {Name: "tmp", MountPath: "/tmp"}, {Name: tokenVolume, MountPath: "/var/run/secrets/tokens", ReadOnly: true}},
 		LivenessProbe:  probe(15),
 		ReadinessProbe: probe(5),
 		SecurityContext: &corev1.SecurityContext{
@@ -111,5 +111,8 @@ func runningStatus(pod *corev1.Pod, ip string) corev1.PodStatus {
 	}
 	return st
 }
+
+// tokenVolume holds the projected ServiceAccount token.
+const tokenVolume = "token"
 
 func ptr[T any](v T) *T { return &v }
