@@ -25,6 +25,7 @@ import (
 	"github.com/intent-mapper/intent-mapper/controllers/ingest"
 	"github.com/intent-mapper/intent-mapper/controllers/pending"
 	"github.com/intent-mapper/intent-mapper/controllers/resolve"
+	"github.com/intent-mapper/intent-mapper/controllers/written"
 	"github.com/intent-mapper/intent-mapper/kafka"
 )
 
@@ -187,7 +188,7 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 	}
 	reconciler := &DiscoveredIntentsReconciler{
 		Client: mgr.GetClient(), Pending: store, Queue: queue, Settings: settings, Declared: watch, Now: time.Now,
-		SizeBudget: o.ObjectBudget, Workers: o.Workers,
+		SizeBudget: o.ObjectBudget, Workers: o.Workers, Written: &written.Store{}, APIReader: mgr.GetAPIReader(),
 	}
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the DiscoveredIntents controller: %w", err)

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/discovery"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -164,7 +165,8 @@ func (w *DeclaredWatch) set(decl declared.Set, watching bool) {
 	w.mu.Lock()
 	w.decl, w.watching = decl, watching
 	w.mu.Unlock()
-	list := &discoveryv1alpha1.DiscoveredIntentsList{}
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(discoveryv1alpha1.GroupVersion.WithKind("DiscoveredIntentsList"))
 	if err := w.mgr.GetCache().List(context.Background(), list); err != nil {
 		return
 	}

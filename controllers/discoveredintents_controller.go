@@ -12,9 +12,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -24,6 +26,7 @@ import (
 	"github.com/intent-mapper/intent-mapper/controllers/budget"
 	"github.com/intent-mapper/intent-mapper/controllers/enqueue"
 	"github.com/intent-mapper/intent-mapper/controllers/pending"
+	"github.com/intent-mapper/intent-mapper/controllers/written"
 	"github.com/intent-mapper/intent-mapper/declared"
 )
 
@@ -78,6 +81,10 @@ type DiscoveredIntentsReconciler struct {
 	SizeBudget int
 	// Workers is how many objects are written at once.
 	Workers int
+	// Written holds each object as last written or read; APIReader reads the API
+	// server itself, to load it and read again what someone else changed.
+	Written   *written.Store
+	APIReader client.Reader
 }
 
 // +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=discoveredintents,verbs=get;list;watch;create
@@ -88,20 +95,26 @@ func (r *DiscoveredIntentsReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	return r.reconcile(ctx, req, r.Client, false)
 }
 
-// reconcile reads the object through reader; draining, it writes at once, whatever
-// the flush interval says.
+// reconcile reads the object's metadata through reader; draining, it writes at
+// once, whatever the flush interval says.
 func (r *DiscoveredIntentsReconciler) reconcile(ctx context.Context, req ctrl.Request, reader client.Reader, draining bool) (_ ctrl.Result, reterr error) {
 	key := pending.Key{Namespace: req.Namespace, Name: req.Name}
 	now := r.Now()
-	di := &discoveryv1alpha1.DiscoveredIntents{}
-	if err := reader.Get(ctx, req.NamespacedName, di); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return ctrl.Result{}, err
-		}
+	if err := r.Written.Load(ctx, r.APIReader); err != nil {
+		return ctrl.Result{}, err
+	}
+	di, err := r.current(ctx, req.NamespacedName, reader)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if di == nil {
+		r.Written.Forget(req.NamespacedName)
 		if r.Pending.Gone(key, now) {
 			return ctrl.Result{}, nil // deleted: a reset, pending calls dropped
 		}
-		return ctrl.Result{}, r.create(ctx, key)
+		if di, err = r.create(ctx, key); di == nil || err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	if !di.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
@@ -137,6 +150,36 @@ func (r *DiscoveredIntentsReconciler) reconcile(ctx context.Context, req ctrl.Re
 	return result, nil
 }
 
+// current returns the client's object as the API server holds it, or nil if there is
+// none. Its metadata comes through reader (the metadata cache); the rest from what
+// the manager last wrote or read, read again only when someone else changed it.
+func (r *DiscoveredIntentsReconciler) current(ctx context.Context, name types.NamespacedName, reader client.Reader) (*discoveryv1alpha1.DiscoveredIntents, error) {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(discoveryv1alpha1.GroupVersion.WithKind("DiscoveredIntents"))
+	err := reader.Get(ctx, name, m)
+	if apierrors.IsNotFound(err) && r.Written.Has(name) && reader != r.APIReader {
+		err = r.APIReader.Get(ctx, name, m) // the cache may not hold an object created a moment ago
+	}
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	di, ok, err := r.Written.Get(name, m.ResourceVersion, m.Generation)
+	if err != nil || !ok {
+		di = &discoveryv1alpha1.DiscoveredIntents{}
+		if err := r.APIReader.Get(ctx, name, di); err != nil {
+			return nil, client.IgnoreNotFound(err)
+		}
+		if err := r.Written.Read(di); err != nil {
+			return nil, err
+		}
+	}
+	di.DeletionTimestamp = m.DeletionTimestamp
+	return di, nil
+}
+
 // takePending takes the client's pending calls, unless the client was written less
 // than a flush interval ago: then it asks to come back when the interval is over.
 func (r *DiscoveredIntentsReconciler) takePending(key pending.Key, now time.Time, retention, flush time.Duration) (ctrl.Result, *pending.Batch) {
@@ -151,22 +194,30 @@ func (r *DiscoveredIntentsReconciler) takePending(key pending.Key, now time.Time
 	return result, r.Pending.Take(key, now)
 }
 
-// create makes the object of a client seen for the first time (or again after a reset).
-func (r *DiscoveredIntentsReconciler) create(ctx context.Context, key pending.Key) error {
+// create makes the object of a client seen for the first time (or again after a
+// reset), and returns it for its status to be written at once: the API server ignores
+// status on create, so a new client costs two requests.
+func (r *DiscoveredIntentsReconciler) create(ctx context.Context, key pending.Key) (*discoveryv1alpha1.DiscoveredIntents, error) {
 	name, kind, ok := r.Pending.Workload(key)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	di := &discoveryv1alpha1.DiscoveredIntents{
 		ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace},
 		Spec:       discoveryv1alpha1.DiscoveredIntentsSpec{Workload: discoveryv1alpha1.WorkloadRef{Name: name, Kind: kind}},
 	}
-	if err := r.Create(ctx, di); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating DiscoveredIntents %s/%s: %w", key.Namespace, key.Name, err)
+	err := r.Create(ctx, di)
+	switch {
+	case apierrors.IsAlreadyExists(err):
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(di), di); err != nil {
+			return nil, err
+		}
+		return di, r.Written.Read(di)
+	case err != nil:
+		return nil, fmt.Errorf("creating DiscoveredIntents %s/%s: %w", key.Namespace, key.Name, err)
 	}
 	createsTotal.Inc()
-	r.Pending.Seen(key)
-	return nil // the create event brings the object back to merge its calls
+	return di, r.Written.Wrote(di)
 }
 
 // reconcileCalls merges pending calls into status, applies retention, and sorts.
@@ -320,14 +371,20 @@ func (r *DiscoveredIntentsReconciler) patchStatus(ctx context.Context, before, a
 	if equality.Semantic.DeepEqual(before.Status, after.Status) {
 		return nil
 	}
+	// The resourceVersion is the one last written or read: a write by someone else
+	// since fails, and the object is read again before the next attempt.
 	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
 	if err := r.Status().Patch(ctx, after, patch); err != nil {
 		if apierrors.IsConflict(err) {
 			conflictsTotal.Inc()
 		}
+		r.Written.Forget(client.ObjectKeyFromObject(after))
 		return err
 	}
 	writesTotal.Inc()
+	if err := r.Written.Wrote(after); err != nil {
+		return err
+	}
 	r.Pending.Written(pending.Key{Namespace: after.Namespace, Name: after.Name}, now)
 	if batch != nil {
 		writeDelay.Observe(r.Now().Sub(batch.Oldest()).Seconds())
@@ -338,7 +395,9 @@ func (r *DiscoveredIntentsReconciler) patchStatus(ctx context.Context, before, a
 // SetupWithManager registers the reconciler with the manager.
 func (r *DiscoveredIntentsReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&discoveryv1alpha1.DiscoveredIntents{}).
+		// Metadata only: creates, deletes (a reset) and others' writes are seen, while
+		// status is kept compact in Written rather than in full in an informer.
+		For(&discoveryv1alpha1.DiscoveredIntents{}, builder.OnlyMetadata).
 		WatchesRawSource(r.Queue.Source()).
 		Named("discoveredintents").
 		// Objects are independent; one worker writing thousands in turn is the delay.

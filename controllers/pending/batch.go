@@ -1,6 +1,7 @@
 package pending
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -29,23 +30,23 @@ type pendingCall struct {
 	kind      discoveryv1alpha1.WorkloadKind
 	typ       discoveryv1alpha1.CallType
 	services  set[string]
-	ports     set[int32]
+	ports     []int32 // distinct, at most maxPorts (no more are ever written): a slice, where one port is the rule
 	paths     map[string]*pendingPath
 	truncated bool
 	domains   set[string]
 	ips       set[string]
 	resolved  set[string]            // addresses the domains resolved to
 	topics    map[string]set[string] // Kafka topic → operations
-	first     time.Time              // zero when only history was seen
-	last      time.Time
-	before    time.Time // earliest bound of history observations
+	first     instant                // zero when only history was seen
+	last      instant
+	before    instant // earliest bound of history observations
 }
 
 type pendingPath struct {
 	methods set[string]
-	last    time.Time // zero when only history was seen
-	before  time.Time // earliest bound of history observations
-	hits    int       // observations, so the most used paths win a place under the cap
+	last    instant // zero when only history was seen
+	before  instant // earliest bound of history observations
+	hits    int     // observations, so the most used paths win a place under the cap
 }
 
 type set[T comparable] map[T]struct{}
@@ -84,7 +85,7 @@ func (b *Batch) add(c resolve.Call) {
 		p.services.add(c.Service)
 	}
 	if c.Port != 0 {
-		p.ports.add(int32(c.Port))
+		p.addPort(int32(c.Port))
 	}
 	if c.Domain != "" {
 		p.domains.add(c.Domain)
@@ -98,9 +99,9 @@ func (b *Batch) add(c resolve.Call) {
 	if c.Topic != "" {
 		p.addTopic(c.Topic, c.Operation)
 	}
-	seen, before := c.Time, time.Time{}
+	seen, before := at(c.Time), instant(0)
 	if c.History {
-		seen, before = time.Time{}, c.Time
+		seen, before = 0, at(c.Time)
 	}
 	if c.Path != "" || c.Method != "" {
 		p.addPath(paths.Normalize(c.Path), strings.ToUpper(c.Method), seen, before)
@@ -110,6 +111,13 @@ func (b *Batch) add(c resolve.Call) {
 	p.before = earliest(p.before, before)
 	if b.oldest.IsZero() || c.Time.Before(b.oldest) {
 		b.oldest = c.Time
+	}
+}
+
+// addPort records a port, up to the most a call lists.
+func (p *pendingCall) addPort(port int32) {
+	if len(p.ports) < maxPorts && !slices.Contains(p.ports, port) {
+		p.ports = append(p.ports, port)
 	}
 }
 
@@ -131,7 +139,7 @@ func (p *pendingCall) addTopic(topic, operation string) {
 
 // addPath records a method on a path seen at a time, or (seen zero) known from
 // history to have been requested before a time.
-func (p *pendingCall) addPath(path, method string, seen, before time.Time) {
+func (p *pendingCall) addPath(path, method string, seen, before instant) {
 	pp := p.paths[path]
 	if pp == nil {
 		if len(p.paths) >= maxPendingPaths {
@@ -190,8 +198,8 @@ func (b *Batch) absorb(o *Batch) {
 		for v := range oc.services {
 			p.services.add(v)
 		}
-		for v := range oc.ports {
-			p.ports.add(v)
+		for _, v := range oc.ports {
+			p.addPort(v)
 		}
 		for v := range oc.domains {
 			p.domains.add(v)
@@ -229,16 +237,31 @@ func rank(t discoveryv1alpha1.CallType) int {
 	return 1
 }
 
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+func earliest(a, b instant) instant {
+	if a == 0 || (b != 0 && b < a) {
 		return b
 	}
 	return a
 }
 
-func latest(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
+func latest(a, b instant) instant {
+	return max(a, b)
+}
+
+// instant is a time in Unix nanoseconds, zero for none: a third of a time.Time, and
+// every pending call holds three.
+type instant int64
+
+func at(t time.Time) instant {
+	if t.IsZero() {
+		return 0
 	}
-	return a
+	return instant(t.UnixNano())
+}
+
+func (i instant) time() time.Time {
+	if i == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(i)).UTC()
 }

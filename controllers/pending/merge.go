@@ -72,7 +72,7 @@ func (p *pendingCall) mergeInto(c *discoveryv1alpha1.Call, opts MergeOptions) {
 		c.Kind = p.kind
 	}
 	c.Services = union(c.Services, p.services, maxServices)
-	c.Ports = union(c.Ports, p.ports, maxPorts)
+	c.Ports = appendNew(c.Ports, p.ports, maxPorts)
 	if len(p.domains) > 0 || len(p.ips) > 0 || len(p.resolved) > 0 {
 		if c.Internet == nil {
 			c.Internet = &discoveryv1alpha1.InternetTarget{}
@@ -93,8 +93,8 @@ func (p *pendingCall) mergeInto(c *discoveryv1alpha1.Call, opts MergeOptions) {
 			h = &c.HTTP[len(c.HTTP)-1]
 		}
 		h.Methods = union(h.Methods, pp.methods, maxMethods)
-		h.LastSeen = stepForward(h.LastSeen, pp.last, opts.Step)
-		h.SeenBefore = seenBefore(h.SeenBefore, h.LastSeen, pp.before)
+		h.LastSeen = stepForward(h.LastSeen, pp.last.time(), opts.Step)
+		h.SeenBefore = seenBefore(h.SeenBefore, h.LastSeen, pp.before.time())
 	}
 	for topic, ops := range p.topics {
 		t := findTopic(c, topic)
@@ -110,11 +110,11 @@ func (p *pendingCall) mergeInto(c *discoveryv1alpha1.Call, opts MergeOptions) {
 	}
 	c.Truncated = c.Truncated || p.truncated
 	// firstSeen moves in the same steps as lastSeen, so that it never reads later.
-	if first := p.first.UTC().Truncate(max(opts.Step, time.Second)); !p.first.IsZero() && (c.FirstSeen == nil || first.Before(c.FirstSeen.Time)) {
+	if first := p.first.time().Truncate(max(opts.Step, time.Second)); p.first != 0 && (c.FirstSeen == nil || first.Before(c.FirstSeen.Time)) {
 		c.FirstSeen = &metav1.Time{Time: first}
 	}
-	c.LastSeen = stepForward(c.LastSeen, p.last, opts.Step)
-	c.SeenBefore = seenBefore(c.SeenBefore, c.LastSeen, p.before)
+	c.LastSeen = stepForward(c.LastSeen, p.last.time(), opts.Step)
+	c.SeenBefore = seenBefore(c.SeenBefore, c.LastSeen, p.before.time())
 }
 
 // seenBefore keeps the earliest bound history gives, until a real lastSeen makes it moot.
@@ -173,6 +173,19 @@ func findPath(c *discoveryv1alpha1.Call, path string) *discoveryv1alpha1.HTTPPat
 // union adds the set's values to list, up to limit entries in all.
 func union[T comparable](list []T, add set[T], limit int) []T {
 	for v := range add {
+		if len(list) >= limit {
+			break
+		}
+		if !slices.Contains(list, v) {
+			list = append(list, v)
+		}
+	}
+	return list
+}
+
+// appendNew adds the values list lacks, up to limit entries in all.
+func appendNew[T comparable](list, add []T, limit int) []T {
+	for _, v := range add {
 		if len(list) >= limit {
 			break
 		}

@@ -61,14 +61,57 @@ func readProcess(pid int) processUsage {
 			u.anonMiB = kb / 1024
 		}
 	}
-	stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	fields := strings.Fields(string(stat)[strings.LastIndexByte(string(stat), ')')+2:])
-	if len(fields) > 12 {
+	if fields := statFields(pid); len(fields) > 12 {
 		user, _ := strconv.ParseFloat(fields[11], 64)
 		sys, _ := strconv.ParseFloat(fields[12], 64)
 		u.cpuSeconds = (user + sys) / 100 // clock ticks
 	}
 	return u
+}
+
+// statFields are /proc/PID/stat's fields after the command name (state first); none
+// when the process is gone.
+func statFields(pid int) []string {
+	stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	end := strings.LastIndexByte(string(stat), ')')
+	if end < 0 || end+2 > len(stat) {
+		return nil
+	}
+	return strings.Fields(string(stat[end+2:]))
+}
+
+// parentOf reads a process's parent from /proc/PID/stat; 0 when it is gone.
+func parentOf(pid int) int {
+	fields := statFields(pid)
+	if len(fields) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(fields[1])
+	return ppid
+}
+
+// controlPlaneCPU reads the CPU seconds of the kube-apiserver and etcd this test
+// started: its own child processes of those names.
+func controlPlaneCPU() (apiServer, etcd float64) {
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		if parentOf(pid) != os.Getpid() {
+			continue
+		}
+		cpu := readProcess(pid).cpuSeconds
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		switch strings.TrimSpace(string(comm)) {
+		case "kube-apiserver":
+			apiServer += cpu
+		case "etcd":
+			etcd += cpu
+		}
+	}
+	return apiServer, etcd
 }
 
 // readMetrics reads a Prometheus metrics page.

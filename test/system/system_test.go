@@ -44,6 +44,8 @@ func size(name string, def int) int {
 const (
 	namespaces = 100
 	step       = 20 * time.Second
+	// maxAge is how old an observation the manager takes (its default tombstone TTL).
+	maxAge = 10 * time.Minute
 )
 
 type run struct {
@@ -115,6 +117,12 @@ func start(t *testing.T) *run {
 	began := time.Now()
 	r.stage(t)
 	r.results["stagingSeconds"] = time.Since(began).Seconds()
+	podBytes := r.podBytes(t)
+	r.results["podBytes"] = podBytes
+	t.Logf("staged %d pods of %d bytes each as JSON in %.0f s", r.clients+r.calls*namespaces, podBytes, time.Since(began).Seconds())
+	if podBytes < 7_000 || podBytes > 10_000 {
+		t.Fatalf("a staged pod is %d bytes as JSON; realistic pods are about 8 KB", podBytes)
+	}
 	return r
 }
 
@@ -188,14 +196,30 @@ func (r *run) waitSeen(t *testing.T) {
 	t.Fatal("the manager never saw the staged pods")
 }
 
+// createPod stages a running pod as a Deployment and the kubelet would write it.
 func createPod(ctx context.Context, c client.Client, ns, name, ip, node string) error {
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c", Image: "c"}}}}
+	pod := realisticPod(ns, name, node)
 	if err := c.Create(ctx, pod); err != nil {
 		return err
 	}
-	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}}}
+	pod.Status = runningStatus(pod, ip)
 	return c.Status().Update(ctx, pod)
+}
+
+// podBytes is the size of one staged pod as JSON, as the API server stores it (less
+// managedFields, which the manager's cache drops first).
+func (r *run) podBytes(t *testing.T) int {
+	pod := &corev1.Pod{}
+	ns, name := clientName(0)
+	if err := r.sys.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.ManagedFields = nil
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(raw)
 }
 
 // round has every agent report every one of its clients' calls, seen at `at`.
@@ -260,9 +284,9 @@ func counter(fams map[string]*dto.MetricFamily, name string) float64 {
 	return v
 }
 
-// quantile estimates a quantile of a histogram from its buckets.
-func quantile(fams map[string]*dto.MetricFamily, name string, q float64) float64 {
-	ms := fams[name].GetMetric()
+// writeDelay estimates a quantile of the observation-to-write delay from its buckets.
+func writeDelay(fams map[string]*dto.MetricFamily, q float64) float64 {
+	ms := fams["intentmapper_observation_write_delay_seconds"].GetMetric()
 	if len(ms) == 0 {
 		return 0
 	}
@@ -288,44 +312,92 @@ func (r *run) process() (peakMiB, cpuSeconds float64) {
 	return u.peakMiB, u.cpuSeconds
 }
 
-// waitWritten waits until every client's object lists all its calls and nothing is pending.
+// waitWritten waits until every client's object lists all its calls and nothing is
+// pending. It polls the manager's metrics, then checks the objects once: listing
+// 10,000 objects every few seconds would load the API server it measures.
 func (r *run) waitWritten(t *testing.T, limit time.Duration) {
 	deadline := time.Now().Add(limit)
 	for {
 		fams := r.metric(t)
-		list := &discoveryv1alpha1.DiscoveredIntentsList{}
-		if err := r.sys.Client.List(context.Background(), list); err != nil {
-			t.Fatal(err)
-		}
-		complete := 0
-		for _, di := range list.Items {
-			if strings.HasPrefix(di.Name, "cli-") && len(di.Status.Calls) == r.calls {
-				complete++
+		if counter(fams, "intentmapper_status_writes_total") >= float64(r.clients) && counter(fams, "intentmapper_pending_clients") == 0 {
+			complete := r.complete(t)
+			if complete == r.clients {
+				return
 			}
-		}
-		if complete == r.clients && counter(fams, "intentmapper_pending_clients") == 0 {
-			return
+			t.Logf("%d of %d objects complete", complete, r.clients)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %d of %d objects complete", limit, complete, r.clients)
+			t.Fatalf("after %v: %d of %d objects complete", limit, r.complete(t), r.clients)
 		}
 		time.Sleep(2 * time.Second)
+	}
+}
+
+// complete counts the clients' objects that list all their calls.
+func (r *run) complete(t *testing.T) int {
+	complete := 0
+	r.eachObject(t, func(di *discoveryv1alpha1.DiscoveredIntents) {
+		if strings.HasPrefix(di.Name, "cli-") && len(di.Status.Calls) == r.calls {
+			complete++
+		}
+	})
+	return complete
+}
+
+// eachObject calls fn on every DiscoveredIntents, listed a page at a time: one list of
+// 10,000 objects of 18 KB is more than the API server answers in time.
+func (r *run) eachObject(t *testing.T, fn func(*discoveryv1alpha1.DiscoveredIntents)) {
+	opts := []client.ListOption{client.Limit(500)}
+	for {
+		list := &discoveryv1alpha1.DiscoveredIntentsList{}
+		if err := r.sys.Client.List(context.Background(), list, opts...); err != nil {
+			t.Fatal(err)
+		}
+		for i := range list.Items {
+			fn(&list.Items[i])
+		}
+		if list.Continue == "" {
+			return
+		}
+		opts = []client.ListOption{client.Limit(500), client.Continue(list.Continue)}
 	}
 }
 
 func (r *run) ingestLoad(t *testing.T) {
 	r.at = time.Now() // after every pod exists: calls are never blamed on a pod from before it was
 	unresolved := counter(r.metric(t), "intentmapper_unresolved_total")
+	_, cpuBefore := r.process()
+	apiBefore, etcdBefore := controlPlaneCPU()
+	began := time.Now()
 	obs, elapsed := r.round(t, r.at)
-	r.waitWritten(t, 10*time.Minute)
+	r.waitWritten(t, 30*time.Minute) // a loaded API server takes 10,000 clients at 15 writes/s
+	coldStart := time.Since(began)
 	fams := r.metric(t)
 	unresolved = counter(fams, "intentmapper_unresolved_total") - unresolved
 	peak, cpu := r.process()
+	apiServer, etcd := controlPlaneCPU()
+	writes := counter(fams, "intentmapper_status_writes_total")
+	cold := map[string]any{
+		"seconds": coldStart.Seconds(), "writesPerSecond": writes / coldStart.Seconds(),
+		"requests":               "create + status patch per new client (status is ignored on create with the status subresource)",
+		"writeDelayP50Seconds":   writeDelay(fams, 0.5),
+		"writeDelayP99Seconds":   writeDelay(fams, 0.99),
+		"managerCPUSeconds":      cpu - cpuBefore,
+		"apiServerCPUSeconds":    apiServer - apiBefore,
+		"etcdCPUSeconds":         etcd - etcdBefore,
+		"loadAverageAfter":       loadAverage(),
+		"managerPeakMiB":         peak,
+		"managerMiBPer1kClients": peak / float64(r.clients) * 1000,
+	}
+	r.results["coldStart"] = cold
+	t.Logf("cold start of %d clients: %.0f s, %.0f writes/s, write delay p50 %.1f s p99 %.1f s; CPU s: manager %.1f, kube-apiserver %.1f, etcd %.1f; manager peak %.0f MiB (%.1f MiB per 1,000 clients); load average %s",
+		r.clients, coldStart.Seconds(), cold["writesPerSecond"], cold["writeDelayP50Seconds"], cold["writeDelayP99Seconds"],
+		cold["managerCPUSeconds"], cold["apiServerCPUSeconds"], cold["etcdCPUSeconds"], peak, cold["managerMiBPer1kClients"], cold["loadAverageAfter"])
 	r.results["ingest"] = map[string]any{
 		"agents": r.agents, "observations": obs, "seconds": elapsed.Seconds(),
 		"acceptedPerSecond":      float64(obs) / elapsed.Seconds(),
-		"writeDelayP50Seconds":   quantile(fams, "intentmapper_observation_write_delay_seconds", 0.5),
-		"writeDelayP99Seconds":   quantile(fams, "intentmapper_observation_write_delay_seconds", 0.99),
+		"writeDelayP50Seconds":   writeDelay(fams, 0.5),
+		"writeDelayP99Seconds":   writeDelay(fams, 0.99),
 		"managerPeakMiB":         peak,
 		"managerCPUSeconds":      cpu,
 		"objectsCreated":         counter(fams, "intentmapper_objects_created_total"),
@@ -339,6 +411,12 @@ func (r *run) ingestLoad(t *testing.T) {
 
 func (r *run) scale(t *testing.T) {
 	at := r.at
+	refreshed := false
+	if time.Since(at) > maxAge/2 { // a slow cold start: reports at the first time would soon be refused as too old
+		at, refreshed = time.Now(), true
+		r.round(t, at) // a new step: written once, not counted
+		r.settle(t)
+	}
 	before := counter(r.metric(t), "intentmapper_status_writes_total")
 	r.round(t, at) // the same calls, within the step already written
 	r.settle(t)
@@ -350,15 +428,15 @@ func (r *run) scale(t *testing.T) {
 	r.settle(t)
 	stepped := counter(r.metric(t), "intentmapper_status_writes_total") - before
 
-	list := &discoveryv1alpha1.DiscoveredIntentsList{}
-	_ = r.sys.Client.List(context.Background(), list)
 	var sizes []int
-	for _, di := range list.Items {
-		if !strings.HasPrefix(di.Name, "cli-") {
-			continue
+	r.eachObject(t, func(di *discoveryv1alpha1.DiscoveredIntents) {
+		if strings.HasPrefix(di.Name, "cli-") {
+			raw, _ := json.Marshal(di)
+			sizes = append(sizes, len(raw))
 		}
-		raw, _ := json.Marshal(di)
-		sizes = append(sizes, len(raw))
+	})
+	if len(sizes) == 0 {
+		t.Fatal("no client's object listed")
 	}
 	sort.Ints(sizes)
 	peak, _ := r.process()
@@ -366,7 +444,11 @@ func (r *run) scale(t *testing.T) {
 		"writesForTrafficWithinAStep": same, "writesForTrafficOneStepLater": stepped, "clients": r.clients,
 		"objectBytesMedian": sizes[len(sizes)/2], "objectBytesMax": sizes[len(sizes)-1],
 		"managerPeakMiB": peak, "managerMiBPer1kClients": peak / float64(r.clients) * 1000,
+		"refreshedAfterASlowColdStart": refreshed,
 	}
+	t.Logf("steady state: %v writes within a step, %v one step later; object %d bytes (median); manager peak %.0f MiB (%.1f MiB per 1,000 clients); load average %s",
+		same, stepped, sizes[len(sizes)/2], peak, peak/float64(r.clients)*1000, loadAverage())
+	r.results["scale"].(map[string]any)["loadAverage"] = loadAverage()
 	if same != 0 {
 		t.Errorf("%v writes for traffic that changed nothing within a step", same)
 	}
@@ -377,7 +459,7 @@ func (r *run) scale(t *testing.T) {
 
 // settle waits until nothing is pending and a few flush intervals have passed.
 func (r *run) settle(t *testing.T) {
-	for range 300 {
+	for range 1800 { // a loaded API server writes 10,000 objects in minutes
 		if counter(r.metric(t), "intentmapper_pending_clients") == 0 {
 			break
 		}
