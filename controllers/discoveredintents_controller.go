@@ -88,7 +88,7 @@ type DiscoveredIntentsReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=discoveredintents,verbs=get;list;watch;create
-// +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=discoveredintents/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=discoveredintents/status,verbs=get;patch
 
 // Reconcile brings one DiscoveredIntents up to date and writes its status at most once.
 func (r *DiscoveredIntentsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {

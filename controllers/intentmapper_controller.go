@@ -52,7 +52,7 @@ type IntentMapperReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=intentmappers,verbs=get;list;watch
-// +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=intentmappers/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=intentmappers/status,verbs=get;patch
 // +kubebuilder:rbac:groups=apps,namespace=system,resources=daemonsets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",namespace=system,resources=serviceaccounts;services,verbs=get;list;watch;create;update;patch
 
