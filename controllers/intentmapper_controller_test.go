@@ -54,7 +54,7 @@ var _ = Describe("IntentMapper", Ordered, func() {
 			g.Expect(c.SecurityContext.ReadOnlyRootFilesystem).To(HaveValue(BeTrue()))
 			g.Expect(c.SecurityContext.AllowPrivilegeEscalation).To(HaveValue(BeFalse()))
 			g.Expect(c.VolumeMounts).To(ContainElement(corev1.VolumeMount{Name: "host-proc", MountPath: "/host/proc", ReadOnly: true}))
-			g.Expect(c.Resources.Limits.Memory().String()).To(Equal("128Mi"))
+			g.Expect(c.Resources.Limits.Memory().String()).To(Equal("192Mi"))
 			for _, probe := range []*corev1.Probe{c.StartupProbe, c.ReadinessProbe, c.LivenessProbe} {
 				g.Expect(probe).NotTo(BeNil())
 				g.Expect(probe.HTTPGet).To(BeNil(), "the agent is on the host network: no probe port on the node's addresses")
