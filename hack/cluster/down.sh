@@ -9,20 +9,6 @@ if [ -f "$LOCK" ] && [ "$(cat "$LOCK")" != "$STATE" ]; then
   exit 1
 fi
 
-# stop NAME: TERM, a bounded wait (the API server can take a minute), then KILL.
-stop() {
-  local f=$STATE/pids/$1.pid pid
-  [ -f "$f" ] || return 0
-  pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
-    log "stopping $1 (pid $pid)"
-    kill -TERM "$pid"
-    for _ in $(seq 1 90); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-    kill -0 "$pid" 2>/dev/null && { log "$1 ignored TERM; killing"; kill -KILL "$pid"; }
-  fi
-  rm -f "$f"
-}
-
 # The enforcement test's kube-router, if a test left it: its chains and sets too.
 "$(dirname "$0")/kube-router.sh" stop || true
 # Pods first, while the kubelet and containerd still run, so their sandboxes and veths go.
@@ -30,14 +16,14 @@ if [ -f "$STATE/pids/kubelet.pid" ] && [ -x "$BIN/kubectl" ]; then
   "$BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" delete pods --all --all-namespaces \
     --grace-period=1 --timeout=60s >/dev/null 2>&1 || true
 fi
-for c in kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$c"; done
+for c in kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_pid "$c"; done
 # Sandboxes the kubelet left: stop them through containerd before it goes.
 if [ -S "$STATE/containerd/containerd.sock" ]; then
   for t in $("${CTR[@]}" tasks ls -q 2>/dev/null); do "${CTR[@]}" tasks kill -s KILL "$t" >/dev/null 2>&1; done
   sleep 1
   for t in $("${CTR[@]}" tasks ls -q 2>/dev/null); do "${CTR[@]}" tasks delete -f "$t" >/dev/null 2>&1; done
 fi
-stop containerd
+stop_pid containerd
 # Processes left in the kubelet's cgroups (containers whose shim outlived containerd).
 for f in /sys/fs/cgroup/*/intent-mapper-cluster; do
   [ -d "$f" ] || continue

@@ -29,3 +29,18 @@ SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.ipv4.conf.al
   kernel.keys.root_maxkeys kernel.keys.root_maxbytes)
 
 log() { printf '%s cluster: %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+
+# stop_pid NAME [SECONDS]: stops the process $STATE/pids/NAME.pid names by TERM, a
+# bounded wait (the API server can take a minute), then KILL; removes the PID file.
+stop_pid() {
+  local f=$STATE/pids/$1.pid pid
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping $1 (pid $pid)"
+    kill -TERM "$pid"
+    for _ in $(seq 1 "${2:-90}"); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    kill -0 "$pid" 2>/dev/null && { log "$1 ignored TERM; killing"; kill -KILL "$pid"; }
+  fi
+  rm -f "$f"
+}

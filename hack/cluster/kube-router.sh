@@ -51,16 +51,7 @@ start() {
 }
 
 stop() {
-  if [ -f "$pidfile" ]; then
-    local pid; pid=$(cat "$pidfile")
-    if kill -0 "$pid" 2>/dev/null; then
-      log "stopping $name (pid $pid)"
-      kill -TERM "$pid"
-      for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-      kill -0 "$pid" 2>/dev/null && { log "$name ignored TERM; killing"; kill -KILL "$pid"; }
-    fi
-    rm -f "$pidfile"
-  fi
+  stop_pid "$name" 30
   # kube-router --cleanup-config of v2.1.0 leaves the policy chains (it cleans with an
   # empty controller) and flushes every IPVS service on the machine: remove exactly its
   # own chains and sets instead. Jumps first, then rules, then the chains, then the sets
