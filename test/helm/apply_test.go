@@ -80,8 +80,10 @@ func (c *cluster) apply(obj *unstructured.Unstructured) error {
 // upgrade would, to the real API server with strict field validation.
 func TestRenderedObjectsApplyStrictly(t *testing.T) {
 	c := startCluster(t)
-	for name, values := range map[string]string{"defaults": "", "custom": custom} {
-		objs := mustRender(t, values)
+	// In order, as an install then an upgrade: the custom values must be what stays.
+	for _, step := range []struct{ name, values string }{{"defaults", ""}, {"custom", custom}} {
+		name := step.name
+		objs := mustRender(t, step.values)
 		for _, o := range objs {
 			if err := c.apply(o); err != nil {
 				t.Errorf("%s: %s refused: %v", name, key(o), err)
