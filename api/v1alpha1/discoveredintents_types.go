@@ -207,10 +207,11 @@ type DiscoveredIntentsStatus struct {
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// calls are the servers the client was observed calling, sorted by namespace and name.
-	// +listType=map
-	// +listMapKey=namespace
-	// +listMapKey=name
+	// calls are the servers the client was observed calling, sorted by namespace and name,
+	// one per namespace and name. Atomic: the manager alone writes status, and a granular
+	// list would make the API server track every call again in managedFields, doubling
+	// the stored object and the cost of each write.
+	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=2000
 	// +optional
 	Calls []Call `json:"calls,omitempty"`

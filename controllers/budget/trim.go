@@ -16,10 +16,9 @@ import (
 // Default is the budget of one stored object, well under etcd's 1.5 MiB request limit.
 const Default = 1 << 20
 
-// The API server stores every list key of status a second time in
-// metadata.managedFields, with its field names and escaped quotes: the stored object
-// is a little more than twice the status, counted here as 9/4.
-const storedNum, storedDen = 9, 4
+// room is what a stored object holds beside its status: metadata (managed fields of
+// status too: one entry, as calls is an atomic list) and spec.
+const room = 4096
 
 // maxRounds bounds the trimming: each round measures the status once.
 const maxRounds = 4
@@ -27,10 +26,9 @@ const maxRounds = 4
 // Dropped counts what Trim removed.
 type Dropped struct{ Paths, Calls int }
 
-// Size estimates the stored size of an object with this status: the status, its
-// managed fields, and room for metadata and spec.
+// Size estimates the stored size of an object with this status.
 func Size(status *discoveryv1alpha1.DiscoveredIntentsStatus) int {
-	return jsonSize(status)*storedNum/storedDen + 4096
+	return jsonSize(status) + room
 }
 
 // Trim drops the least recently seen paths, then calls, until Size(status) fits the
@@ -42,8 +40,7 @@ func Trim(status *discoveryv1alpha1.DiscoveredIntentsStatus, budget int) Dropped
 		if over <= 0 {
 			break
 		}
-		// Bytes to remove from the status itself.
-		excess := over*storedDen/storedNum + 1
+		excess := over + 1
 		if n := dropPaths(status, excess); n > 0 {
 			d.Paths += n
 			continue
