@@ -70,6 +70,9 @@ type DataPathOptions struct {
 	ObjectBudget int
 	// Workers write DiscoveredIntents in parallel: a cold start writes every client at once.
 	Workers int
+	// MaxPendingEntries bounds the calls, paths and topics accepted and not yet written
+	// (0: no bound); above it, ingest answers 429 and agents keep their reports.
+	MaxPendingEntries int
 }
 
 // agentServiceAccount is the agents' identity, namespace/name.
@@ -99,6 +102,7 @@ func DefaultDataPathOptions() DataPathOptions {
 		ShutdownBudget:        20 * time.Second,
 		ObjectBudget:          budget.Default,
 		Workers:               16,
+		MaxPendingEntries:     100_000,
 	}
 }
 
@@ -140,8 +144,13 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 		},
 		MaxBody: o.MaxReportBytes,
 		Times:   times,
-		Sink:    func(rep *reportv1.Report) { resolver.Resolve(rep, store.Add) },
-		Log:     mgr.GetLogger().WithName("ingest"),
+		Sink: func(rep *reportv1.Report) {
+			var calls []resolve.Call
+			resolver.Resolve(rep, func(c resolve.Call) { calls = append(calls, c) })
+			store.AddAll(calls)
+		},
+		Busy: func() bool { return o.MaxPendingEntries > 0 && store.Entries() >= o.MaxPendingEntries },
+		Log:  mgr.GetLogger().WithName("ingest"),
 	}
 	if err := mgr.Add(server); err != nil {
 		return nil, err

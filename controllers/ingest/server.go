@@ -47,11 +47,18 @@ const (
 	Unbound = "unbound-token"
 	// NodeMismatch: a report naming another node than the caller's own.
 	NodeMismatch = "node-mismatch"
+	// Backlog: the manager holds as much unwritten as it may; agents keep the report
+	// and send it again.
+	Backlog = "backlog"
 )
 
 // RetryAfter is what a replica that does not lead tells agents to wait, in seconds:
 // about the time the ingest Service takes to follow a new leader's label.
 const RetryAfter = "5"
+
+// BacklogRetryAfter is what the manager tells agents to wait, in seconds, while its
+// backlog is full: about an agent's report interval.
+const BacklogRetryAfter = "10"
 
 var (
 	reportsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -82,6 +89,9 @@ type Server struct {
 	Now func() time.Time
 	// Sink receives every accepted report.
 	Sink func(*reportv1.Report)
+	// Busy tells when what was accepted and is not yet written is at its bound: reports
+	// are then answered 429, which agents retry, so the backlog waits in them.
+	Busy func() bool
 	// Nodes learns which nodes' agents report.
 	Nodes Nodes
 	// Log says why reports are refused, at most once per reason a minute.
@@ -190,6 +200,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.leading.Load() {
 		w.Header().Set("Retry-After", RetryAfter)
 		s.refuse(w, r, http.StatusServiceUnavailable, NotLeader, "this replica does not lead: retry")
+		return
+	}
+	if s.Busy != nil && s.Busy() {
+		w.Header().Set("Retry-After", BacklogRetryAfter)
+		s.refuse(w, r, http.StatusTooManyRequests, Backlog, "the manager's backlog of unwritten observations is full: retry")
 		return
 	}
 	received := s.now()

@@ -20,6 +20,7 @@ type Batch struct {
 	kind     discoveryv1alpha1.WorkloadKind
 	accounts set[string] // the client's ServiceAccounts
 	calls    map[serverKey]*pendingCall
+	entries  int       // calls, paths and topics held: what a batch's memory grows with
 	oldest   time.Time // oldest observation, for the observation-to-write delay
 	taken    time.Time
 }
@@ -65,6 +66,9 @@ func newBatch(name string, kind discoveryv1alpha1.WorkloadKind) *Batch {
 // Len is the number of servers in the batch.
 func (b *Batch) Len() int { return len(b.calls) }
 
+// Entries counts the calls, paths and topics the batch holds.
+func (b *Batch) Entries() int { return b.entries }
+
 // Oldest is the time of the oldest observation in the batch.
 func (b *Batch) Oldest() time.Time { return b.oldest }
 
@@ -77,6 +81,7 @@ func (b *Batch) add(c resolve.Call) {
 	if p == nil {
 		p = &pendingCall{kind: c.Server.Kind, typ: c.Type}
 		b.calls[key] = p
+		b.entries++
 	}
 	if rank(c.Type) > rank(p.typ) {
 		p.typ = c.Type
@@ -97,14 +102,14 @@ func (b *Batch) add(c resolve.Call) {
 		p.resolved.add(c.ResolvedIP)
 	}
 	if c.Topic != "" {
-		p.addTopic(c.Topic, c.Operation)
+		b.entries += p.addTopic(c.Topic, c.Operation)
 	}
 	seen, before := at(c.Time), instant(0)
 	if c.History {
 		seen, before = 0, at(c.Time)
 	}
 	if c.Path != "" || c.Method != "" {
-		p.addPath(paths.Normalize(c.Path), strings.ToUpper(c.Method), seen, before)
+		b.entries += p.addPath(paths.Normalize(c.Path), strings.ToUpper(c.Method), seen, before)
 	}
 	p.first = earliest(p.first, seen)
 	p.last = latest(p.last, seen)
@@ -121,35 +126,40 @@ func (p *pendingCall) addPort(port int32) {
 	}
 }
 
-// addTopic records an operation on a Kafka topic, within the pending bound.
-func (p *pendingCall) addTopic(topic, operation string) {
+// addTopic records an operation on a Kafka topic, within the pending bound, and
+// returns 1 for a new topic.
+func (p *pendingCall) addTopic(topic, operation string) int {
 	if p.topics == nil {
 		p.topics = map[string]set[string]{}
 	}
 	ops, ok := p.topics[topic]
 	if !ok && len(p.topics) >= maxPendingPaths {
 		p.truncated = true
-		return
+		return 0
 	}
 	if operation != "" {
 		ops.add(operation)
 	}
 	p.topics[topic] = ops
+	if ok {
+		return 0
+	}
+	return 1
 }
 
 // addPath records a method on a path seen at a time, or (seen zero) known from
-// history to have been requested before a time.
-func (p *pendingCall) addPath(path, method string, seen, before instant) {
-	pp := p.paths[path]
+// history to have been requested before a time; it returns 1 for a new path.
+func (p *pendingCall) addPath(path, method string, seen, before instant) int {
+	pp, added := p.paths[path], 0
 	if pp == nil {
 		if len(p.paths) >= maxPendingPaths {
 			p.truncated = true
-			return
+			return 0
 		}
 		if p.paths == nil {
 			p.paths = map[string]*pendingPath{}
 		}
-		pp = &pendingPath{}
+		pp, added = &pendingPath{}, 1
 		p.paths[path] = pp
 	}
 	if method != "" {
@@ -158,10 +168,12 @@ func (p *pendingCall) addPath(path, method string, seen, before instant) {
 	pp.last = latest(pp.last, seen)
 	pp.before = earliest(pp.before, before)
 	pp.hits++
+	return added
 }
 
-// absorbPath merges another batch's path into p, within the pending bound.
-func (p *pendingCall) absorbPath(path string, op *pendingPath) {
+// absorbPath merges another batch's path into p, within the pending bound, and
+// returns 1 for a new path.
+func (p *pendingCall) absorbPath(path string, op *pendingPath) int {
 	pp := p.paths[path]
 	switch {
 	case pp != nil:
@@ -178,7 +190,9 @@ func (p *pendingCall) absorbPath(path string, op *pendingPath) {
 			p.paths = map[string]*pendingPath{}
 		}
 		p.paths[path] = op
+		return 1
 	}
+	return 0
 }
 
 // absorb merges another batch of the same client into b.
@@ -190,6 +204,7 @@ func (b *Batch) absorb(o *Batch) {
 		p := b.calls[key]
 		if p == nil {
 			b.calls[key] = oc
+			b.entries += 1 + len(oc.paths) + len(oc.topics)
 			continue
 		}
 		if rank(oc.typ) > rank(p.typ) {
@@ -211,10 +226,10 @@ func (b *Batch) absorb(o *Batch) {
 			p.resolved.add(v)
 		}
 		for path, op := range oc.paths {
-			p.absorbPath(path, op)
+			b.entries += p.absorbPath(path, op)
 		}
 		for topic, ops := range oc.topics {
-			p.addTopic(topic, "")
+			b.entries += p.addTopic(topic, "")
 			for op := range ops {
 				p.addTopic(topic, op)
 			}

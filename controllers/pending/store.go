@@ -22,9 +22,13 @@ type Key struct{ Namespace, Name string }
 const resetMemory = 24 * time.Hour
 
 var (
-	pendingCalls = prometheus.NewGauge(prometheus.GaugeOpts{
+	pendingClients = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "intentmapper_pending_clients",
 		Help: "Clients with observations not yet written.",
+	})
+	pendingEntries = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "intentmapper_pending_entries",
+		Help: "Calls, HTTP paths and Kafka topics not yet written: what the manager's memory grows with.",
 	})
 	droppedAfterReset = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "intentmapper_observations_before_reset_total",
@@ -32,7 +36,7 @@ var (
 	})
 )
 
-func init() { metrics.Registry.MustRegister(pendingCalls, droppedAfterReset) }
+func init() { metrics.Registry.MustRegister(pendingClients, pendingEntries, droppedAfterReset) }
 
 // Store is the set of pending calls per client. It is safe for concurrent use.
 type Store struct {
@@ -45,6 +49,21 @@ type Store struct {
 	// workload of another kind with the same name gets an object of its own.
 	owners map[Key]discoveryv1alpha1.WorkloadKind
 	notify func(Key)
+	// entries is the sum of the batches' Entries.
+	entries int
+}
+
+// Entries counts the calls, paths and topics waiting, over all clients.
+func (s *Store) Entries() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.entries
+}
+
+// counted publishes the store's size. Called with s.mu held.
+func (s *Store) counted() {
+	pendingClients.Set(float64(len(s.batches)))
+	pendingEntries.Set(float64(s.entries))
 }
 
 // ObjectName is the name of the object of a workload whose plain name belongs to a
@@ -77,26 +96,44 @@ func NewStore(notify func(Key)) *Store {
 }
 
 // Add records a resolved call for its client.
-func (s *Store) Add(c resolve.Call) {
+func (s *Store) Add(c resolve.Call) { s.AddAll([]resolve.Call{c}) }
+
+// AddAll records the calls of one report at once: a reconciler cannot take a client's
+// batch between two of them, so one report's calls of a client make one write.
+func (s *Store) AddAll(calls []resolve.Call) {
+	var fresh []Key
 	s.mu.Lock()
+	for i := range calls {
+		if key, isNew := s.add(&calls[i]); isNew {
+			fresh = append(fresh, key)
+		}
+	}
+	s.counted()
+	s.mu.Unlock()
+	if s.notify != nil {
+		for _, key := range fresh {
+			s.notify(key)
+		}
+	}
+}
+
+// add records one call and tells whether its client's batch is new. Called with s.mu held.
+func (s *Store) add(c *resolve.Call) (Key, bool) {
 	key := s.keyFor(c.Client)
 	if reset, ok := s.resets[key]; ok && c.Time.Before(reset) {
-		s.mu.Unlock()
 		droppedAfterReset.Inc()
-		return
+		return key, false
 	}
 	b := s.batches[key]
 	fresh := b == nil
 	if fresh {
 		b = newBatch(c.Client.Name, c.Client.Kind)
 		s.batches[key] = b
-		pendingCalls.Set(float64(len(s.batches)))
 	}
-	b.add(c)
-	s.mu.Unlock()
-	if fresh && s.notify != nil {
-		s.notify(key)
-	}
+	before := b.entries
+	b.add(*c)
+	s.entries += b.entries - before
+	return key, fresh
 }
 
 // Take removes and returns a client's pending calls, or nil.
@@ -106,9 +143,10 @@ func (s *Store) Take(key Key, now time.Time) *Batch {
 	b := s.batches[key]
 	if b != nil {
 		b.taken = now
+		s.entries -= b.entries
 	}
 	delete(s.batches, key)
-	pendingCalls.Set(float64(len(s.batches)))
+	s.counted()
 	return b
 }
 
@@ -122,14 +160,8 @@ func (s *Store) Restore(key Key, b *Batch) {
 		s.mu.Unlock()
 		return
 	}
-	cur := s.batches[key]
-	fresh := cur == nil
-	if fresh {
-		s.batches[key] = b
-	} else {
-		cur.absorb(b)
-	}
-	pendingCalls.Set(float64(len(s.batches)))
+	s.put(key, b)
+	s.counted()
 	s.mu.Unlock()
 	if s.notify != nil {
 		s.notify(key)
@@ -165,14 +197,15 @@ func (s *Store) Claim(key Key, kind discoveryv1alpha1.WorkloadKind) {
 	s.owners[key] = kind
 	var moved []Key
 	if b := s.batches[key]; b != nil && b.kind != kind {
-		delete(s.batches, key)
+		s.remove(key)
 		moved = append(moved, s.put(Key{Namespace: key.Namespace, Name: ObjectName(key.Name, b.kind)}, b))
 	}
 	if alt := (Key{Namespace: key.Namespace, Name: ObjectName(key.Name, kind)}); s.batches[alt] != nil {
 		b := s.batches[alt]
-		delete(s.batches, alt)
+		s.remove(alt)
 		moved = append(moved, s.put(key, b))
 	}
+	s.counted()
 	s.mu.Unlock()
 	for _, k := range moved {
 		if s.notify != nil {
@@ -183,12 +216,24 @@ func (s *Store) Claim(key Key, kind discoveryv1alpha1.WorkloadKind) {
 
 // put adds a batch under key, merging with what is there. Called with s.mu held.
 func (s *Store) put(key Key, b *Batch) Key {
-	if cur := s.batches[key]; cur != nil {
-		cur.absorb(b)
-	} else {
+	cur := s.batches[key]
+	if cur == nil {
 		s.batches[key] = b
+		s.entries += b.entries
+		return key
 	}
+	before := cur.entries
+	cur.absorb(b)
+	s.entries += cur.entries - before
 	return key
+}
+
+// remove drops a client's batch. Called with s.mu held.
+func (s *Store) remove(key Key) {
+	if b := s.batches[key]; b != nil {
+		s.entries -= b.entries
+		delete(s.batches, key)
+	}
 }
 
 // Seen records that the client's object exists.
@@ -209,7 +254,7 @@ func (s *Store) Gone(key Key, now time.Time) bool {
 	}
 	delete(s.known, key)
 	delete(s.owners, key)
-	delete(s.batches, key)
+	s.remove(key)
 	delete(s.written, key)
 	s.resets[key] = now
 	for k, t := range s.resets {
@@ -217,7 +262,7 @@ func (s *Store) Gone(key Key, now time.Time) bool {
 			delete(s.resets, k)
 		}
 	}
-	pendingCalls.Set(float64(len(s.batches)))
+	s.counted()
 	return true
 }
 
