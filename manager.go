@@ -34,6 +34,7 @@ type managerOptions struct {
 	metricsAddr   string
 	secureMetrics bool
 	probeAddr     string
+	pprofAddr     string
 	leaderElect   bool
 	// kubeAPIQPS and kubeAPIBurst bound the manager's requests, as kube-controller-manager's flags do.
 	kubeAPIQPS   float64
@@ -54,6 +55,7 @@ func parseManagerFlags(args []string) (managerOptions, error) {
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "address the Prometheus metrics endpoint binds to; 0 turns it off")
 	fs.BoolVar(&o.secureMetrics, "metrics-secure", true, "serve metrics over HTTPS to callers allowed to get /metrics; false serves plain HTTP to anyone who can connect")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address the health and readiness probes bind to")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "address of Go's profiles (/debug/pprof/), for finding where CPU and memory go; off (0) by default, keep it on loopback")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader, so that only one manager writes at a time")
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 200, "requests per second to the API server, sustained (a cold start writes two per client)")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 400, "requests to the API server allowed in a burst above --kube-api-qps")
@@ -109,6 +111,7 @@ func startManager(o managerOptions) error {
 		Scheme:                 scheme,
 		Metrics:                controllers.MetricsOptions(o.metricsAddr, o.secureMetrics),
 		HealthProbeBindAddress: o.probeAddr,
+		PprofBindAddress:       o.pprofAddr,
 		LeaderElection:         o.leaderElect,
 		LeaderElectionID:       controllers.LeaderElectionID,
 		// Stopping, the manager writes what it accepted, then hands the lease over at

@@ -125,6 +125,7 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 	// makes them wait: a burst of events is coalesced, one request per object.
 	queue := &enqueue.Queue{}
 	store := pending.NewStore(func(k pending.Key) { queue.Add(k.Namespace, k.Name) })
+	store.Bound(o.MaxPendingEntries)
 	resolver, err := resolve.NewForManager(ctx, mgr, o.Resolve)
 	if err != nil {
 		return nil, fmt.Errorf("setting up the resolver: %w", err)
@@ -149,8 +150,8 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 			resolver.Resolve(rep, func(c resolve.Call) { calls = append(calls, c) })
 			store.AddAll(calls)
 		},
-		Busy: func() bool { return o.MaxPendingEntries > 0 && store.Entries() >= o.MaxPendingEntries },
-		Log:  mgr.GetLogger().WithName("ingest"),
+		Backlog: store,
+		Log:     mgr.GetLogger().WithName("ingest"),
 	}
 	if err := mgr.Add(server); err != nil {
 		return nil, err

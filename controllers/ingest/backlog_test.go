@@ -4,31 +4,38 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
+	"github.com/intent-mapper/intent-mapper/controllers/pending"
+	"github.com/intent-mapper/intent-mapper/controllers/resolve"
 )
 
 // A full backlog answers 429 with a time to wait, before authentication is spent on the
 // report; once it has room, the report goes on to be authenticated as any other.
 func TestAFullBacklogSaysRetryLater(t *testing.T) {
-	var full atomic.Bool
-	full.Store(true)
-	s := &Server{MaxBody: DefaultMaxBody, Busy: full.Load}
+	store := pending.NewStore(nil)
+	store.Bound(1)
+	web := resolve.Workload{Namespace: "shop", Name: "web", Kind: discoveryv1alpha1.KindDeployment}
+	db := resolve.Workload{Namespace: "shop", Name: "db", Kind: discoveryv1alpha1.KindDeployment}
+	store.Add(resolve.Call{Client: web, Server: db, Type: discoveryv1alpha1.CallTCP, Port: 5432, Time: time.Now()})
+	s := &Server{MaxBody: DefaultMaxBody, Backlog: store}
 	s.SetLeading(true)
 
-	before := testutil.ToFloat64(ReportsTotal(Backlog))
+	before := testutil.ToFloat64(ReportsTotal(BacklogFull))
 	rec := httptest.NewRecorder()
 	s.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, Path, strings.NewReader(seedReport)))
 	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != BacklogRetryAfter || !strings.Contains(rec.Body.String(), "backlog") {
 		t.Errorf("backlog full: got %d %q %q", rec.Code, rec.Header().Get("Retry-After"), rec.Body.String())
 	}
-	if testutil.ToFloat64(ReportsTotal(Backlog)) != before+1 {
+	if testutil.ToFloat64(ReportsTotal(BacklogFull)) != before+1 {
 		t.Error("the refusal is not counted")
 	}
 
-	full.Store(false)
+	store.Take(pending.Key{Namespace: "shop", Name: "web"}, time.Now()) // written
 	rec = httptest.NewRecorder()
 	s.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, Path, strings.NewReader(seedReport))) // no token
 	if rec.Code != http.StatusUnauthorized {

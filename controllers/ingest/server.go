@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,7 +50,7 @@ const (
 	NodeMismatch = "node-mismatch"
 	// Backlog: the manager holds as much unwritten as it may; agents keep the report
 	// and send it again.
-	Backlog = "backlog"
+	BacklogFull = "backlog-full"
 )
 
 // RetryAfter is what a replica that does not lead tells agents to wait, in seconds:
@@ -89,15 +90,21 @@ type Server struct {
 	Now func() time.Time
 	// Sink receives every accepted report.
 	Sink func(*reportv1.Report)
-	// Busy tells when what was accepted and is not yet written is at its bound: reports
-	// are then answered 429, which agents retry, so the backlog waits in them.
-	Busy func() bool
+	// Backlog bounds what is accepted and not yet written: beyond it reports are
+	// answered 429, which agents retry, so the backlog waits in them. Nil: no bound.
+	Backlog Backlog
 	// Nodes learns which nodes' agents report.
 	Nodes Nodes
 	// Log says why reports are refused, at most once per reason a minute.
 	Log logr.Logger
 
-	refusals refusalLog
+	// Decoding bounds the reports read and handed on at once (GOMAXPROCS when zero):
+	// agents reporting together would otherwise all hold their reports in memory at once.
+	Decoding int
+
+	refusals  refusalLog
+	slots     chan struct{}
+	slotsOnce sync.Once
 
 	serving      atomic.Bool
 	leading      atomic.Bool
@@ -202,15 +209,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusServiceUnavailable, NotLeader, "this replica does not lead: retry")
 		return
 	}
-	if s.Busy != nil && s.Busy() {
-		w.Header().Set("Retry-After", BacklogRetryAfter)
-		s.refuse(w, r, http.StatusTooManyRequests, Backlog, "the manager's backlog of unwritten observations is full: retry")
+	if s.Backlog != nil && s.Backlog.Full() { // before anything is spent on the report
+		s.refuseBacklog(w, r)
 		return
 	}
 	received := s.now()
 	caller, status, result, reason := s.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
 	if status != http.StatusOK {
 		s.refuse(w, r, status, result, reason)
+		return
+	}
+	if !s.acquire(r.Context()) {
+		return // the agent went away while waiting: it sends the report again
+	}
+	defer s.release()
+	if s.Backlog != nil && s.Backlog.Full() { // filled up while this report waited
+		s.refuseBacklog(w, r)
 		return
 	}
 	rep, status, result, err := s.decode(w, r)
@@ -221,6 +235,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if caller.Node != "" && rep.Node != caller.Node {
 		s.refuse(w, r, http.StatusForbidden, NodeMismatch, fmt.Sprintf("the caller runs on node %q, not %q", caller.Node, rep.Node))
 		return
+	}
+	if s.Backlog != nil {
+		n := rep.Len()
+		if !s.Backlog.Reserve(n) { // reports in flight together all passed the first check
+			s.refuseBacklog(w, r)
+			return
+		}
+		defer s.Backlog.Release(n)
 	}
 	s.Times.Report(rep, received)
 	s.Sink(rep)
@@ -294,6 +316,40 @@ func decodeResult(err error) string {
 
 // refuse answers a refused report, counts it, and logs it unless its reason was
 // logged within the last minute.
+// acquire waits for a decoding slot, or for the request to end.
+func (s *Server) acquire(ctx context.Context) bool {
+	s.slotsOnce.Do(func() {
+		n := s.Decoding
+		if n <= 0 {
+			n = runtime.GOMAXPROCS(0)
+		}
+		s.slots = make(chan struct{}, n)
+	})
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (s *Server) release() { <-s.slots }
+
+// Backlog is what is accepted and not yet written, as ingest sees it.
+type Backlog interface {
+	// Full tells whether no report can be taken now.
+	Full() bool
+	// Reserve makes room for a report of n observations, or tells there is none;
+	// Release gives the room back once the report is handed on.
+	Reserve(n int) bool
+	Release(n int)
+}
+
+func (s *Server) refuseBacklog(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", BacklogRetryAfter)
+	s.refuse(w, r, http.StatusTooManyRequests, BacklogFull, "the manager's backlog of unwritten observations is full: retry")
+}
+
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, result, reason string) {
 	reportsTotal.WithLabelValues(result).Inc()
 	if suppressed, ok := s.refusals.due(result, s.now()); ok {

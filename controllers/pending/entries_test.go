@@ -62,3 +62,25 @@ func TestAReportsCallsAreTakenTogether(t *testing.T) {
 		t.Errorf("%d entries left", s.Entries())
 	}
 }
+
+// Reports in flight together reserve their room: the second of two that would pass
+// the bound together is refused, and an empty store takes a report of any size.
+func TestReservationsKeepTheBound(t *testing.T) {
+	s := NewStore(nil)
+	s.Bound(100)
+	if !s.Reserve(500) {
+		t.Fatal("an empty store refused a report larger than its bound")
+	}
+	s.Release(500)
+	if !s.Reserve(60) || s.Reserve(60) {
+		t.Fatal("two reports of 60 in flight against a bound of 100: want the first taken, the second refused")
+	}
+	if !s.Reserve(40) || !s.Full() {
+		t.Fatal("40 more fit; then the store is full")
+	}
+	s.Release(60)
+	s.Release(40)
+	if s.Full() || s.Entries() != 0 {
+		t.Fatalf("released: full %v, %d entries", s.Full(), s.Entries())
+	}
+}

@@ -49,8 +49,44 @@ type Store struct {
 	// workload of another kind with the same name gets an object of its own.
 	owners map[Key]discoveryv1alpha1.WorkloadKind
 	notify func(Key)
-	// entries is the sum of the batches' Entries.
-	entries int
+	// entries is the sum of the batches' Entries; reserved, what reports being added
+	// may add; max bounds the two together (0: no bound).
+	entries, reserved, max int
+}
+
+// Bound sets the most entries the store takes from reports (0: no bound).
+func (s *Store) Bound(max int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.max = max
+}
+
+// Full tells whether the store is at its bound.
+func (s *Store) Full() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.max > 0 && s.entries+s.reserved >= s.max
+}
+
+// Reserve makes room for a report of n observations, unless it would pass the bound.
+// Each observation adds at most about one entry. A store with nothing waiting takes
+// any report, so that one larger than the bound still gets in.
+func (s *Store) Reserve(n int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	used := s.entries + s.reserved
+	if s.max > 0 && used > 0 && used+n > s.max {
+		return false
+	}
+	s.reserved += n
+	return true
+}
+
+// Release gives back a reservation once its report is added.
+func (s *Store) Release(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reserved -= n
 }
 
 // Entries counts the calls, paths and topics waiting, over all clients.

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -51,6 +50,7 @@ const (
 type run struct {
 	sys        *scenario.System
 	at         time.Time // when the load's calls were seen
+	last       time.Time // the step last written for every client
 	clients    int
 	calls      int
 	agents     int
@@ -59,6 +59,7 @@ type run struct {
 	tokens     map[string]string // by node: each agent's token is bound to its pod there
 	results    map[string]any
 	retried    atomic.Int64 // reports the manager told to come back later
+	pprof      string       // the manager's profiles, when asked for
 }
 
 func podIP(kind, i int) string { return fmt.Sprintf("10.%d.%d.%d", kind, i/250, i%250+1) }
@@ -69,6 +70,16 @@ func clientName(i int) (ns, name string) {
 
 func serverName(ns string, j int) string { return fmt.Sprintf("srv-%s-%d", ns, j) }
 
+// profileHeap saves the manager's heap profile in bench/, when profiles were asked for.
+func (r *run) profileHeap(t *testing.T, name string) {
+	if r.pprof == "" {
+		return
+	}
+	if err := fetchTo("http://"+r.pprof+"/debug/pprof/heap", "../../bench/manager-heap-"+name+".pprof"); err != nil {
+		t.Log(err)
+	}
+}
+
 func TestSystem(t *testing.T) {
 	if os.Getenv("INTENT_MAPPER_SYSTEM") == "" {
 		t.Skip("system runs take minutes and run with make bench-system")
@@ -76,6 +87,7 @@ func TestSystem(t *testing.T) {
 	r := start(t)
 	t.Run("ingest load", r.ingestLoad)
 	t.Run("scale: writes only for real changes", r.scale)
+	t.Run("restart: the map is read back, nothing rewritten", r.restart)
 	t.Run("churn: reused IPs are never misattributed", r.churn)
 	saveResults(t, r.results)
 }
@@ -83,14 +95,16 @@ func TestSystem(t *testing.T) {
 func start(t *testing.T) *run {
 	ctx := context.Background()
 	bin := buildBinary(t)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	metricsAddr := ln.Addr().String()
-	_ = ln.Close()
+	metricsAddr := freeAddr(t)
 	r := &run{clients: size("SYSTEM_CLIENTS", 10_000), calls: size("SYSTEM_CALLS", 50), agents: size("SYSTEM_AGENTS", 200),
 		metrics: "http://" + metricsAddr + "/metrics", results: map[string]any{}}
+	args := []string{"--last-seen-step", step.String(), "--flush-interval", "2s"}
+	if os.Getenv("SYSTEM_MANAGER_PROFILE") != "" { // heap profiles in bench/ after the cold start and the restart
+		r.pprof = freeAddr(t)
+		args = append(args, "--pprof-bind-address", r.pprof)
+	}
 	sys, err := scenario.StartSystem(ctx, scenario.SystemOptions{
-		Binary: bin, Assets: assets(), CRDs: crdDir(), Dir: t.TempDir(), MetricsAddr: metricsAddr,
-		ManagerArgs: []string{"--last-seen-step", step.String(), "--flush-interval", "2s"},
+		Binary: bin, Assets: assets(), CRDs: crdDir(), Dir: t.TempDir(), MetricsAddr: metricsAddr, ManagerArgs: args,
 	})
 	if sys != nil {
 		t.Cleanup(sys.Stop)
@@ -397,6 +411,7 @@ func (r *run) ingestLoad(t *testing.T) {
 	obs, elapsed := r.round(t, r.at)
 	r.waitWritten(t, 30*time.Minute) // a loaded API server takes 10,000 clients at 15 writes/s
 	coldStart := time.Since(began)
+	r.profileHeap(t, "cold-start")
 	fams := r.metric(t)
 	unresolved = counter(fams, "intentmapper_unresolved_total") - unresolved
 	peak, cpu := r.process()
@@ -457,6 +472,7 @@ func (r *run) scale(t *testing.T) {
 	r.round(t, next) // the same calls, one step later
 	r.settle(t)
 	stepped := counter(r.metric(t), "intentmapper_status_writes_total") - before
+	r.last = next
 
 	var sizes []int
 	r.eachObject(t, func(di *discoveryv1alpha1.DiscoveredIntents) {
@@ -485,6 +501,57 @@ func (r *run) scale(t *testing.T) {
 	if stepped > float64(r.clients) {
 		t.Errorf("%v writes for one step of %d clients: more than one each", stepped, r.clients)
 	}
+}
+
+// restart stops the manager as a rollout does and starts a new one over the
+// 10,000 objects and 15,000 pods: it must read the map back (pods through the
+// informer, objects a page at a time) and write nothing for calls it already holds.
+func (r *run) restart(t *testing.T) {
+	ctx := context.Background()
+	at := r.last
+	if at.IsZero() || time.Since(at) > maxAge/2 { // reports at that time would soon be refused as too old
+		at = time.Now()
+		r.round(t, at) // a new step: written once, not counted
+		r.settle(t)
+	}
+	if err := r.sys.TerminateManager(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	if err := r.sys.StartManager(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.waitIngest(t)
+	ready := time.Since(began)
+	obs, _ := r.round(t, at) // the same calls, within the step written before the restart
+	r.settle(t)
+	r.profileHeap(t, "restart")
+	fams := r.metric(t)
+	writes, unresolved := counter(fams, "intentmapper_status_writes_total"), counter(fams, "intentmapper_unresolved_total")
+	peak, cpu := r.process()
+	r.results["restart"] = map[string]any{
+		"secondsUntilReportsAccepted": ready.Seconds(), "observations": obs, "writes": writes, "unresolvedObservations": unresolved,
+		"managerPeakMiB": peak, "managerMiBPer1kClients": peak / float64(r.clients) * 1000, "managerCPUSeconds": cpu, "loadAverage": loadAverage(),
+	}
+	t.Logf("restart over %d objects: reports accepted after %.0f s; %d observations of known calls: %v writes, %v unresolved; manager peak %.0f MiB, CPU %.1f s; load average %s",
+		r.clients, ready.Seconds(), obs, writes, unresolved, peak, cpu, loadAverage())
+	if writes != 0 {
+		t.Errorf("%v writes after a restart for calls already written", writes)
+	}
+	if unresolved != 0 {
+		t.Errorf("%v observations unresolved after a restart", unresolved)
+	}
+}
+
+// waitIngest waits until the manager takes reports, sending empty ones.
+func (r *run) waitIngest(t *testing.T) {
+	for range 300 {
+		if r.post(&reportv1.Report{Version: reportv1.Version, Node: "node-0", AgentTime: time.Now()}) == nil {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	t.Fatal("the restarted manager never took a report")
 }
 
 // settle waits until nothing is pending and a few flush intervals have passed.
