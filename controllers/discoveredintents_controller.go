@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -88,7 +89,7 @@ type DiscoveredIntentsReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=discoveredintents,verbs=get;list;watch;create
-// +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=discoveredintents/status,verbs=get;patch
+// +kubebuilder:rbac:groups=discovery.intentmapper.io,resources=discoveredintents/status,verbs=get;update
 
 // Reconcile brings one DiscoveredIntents up to date and writes its status at most once.
 func (r *DiscoveredIntentsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -131,7 +132,7 @@ func (r *DiscoveredIntentsReconciler) reconcile(ctx context.Context, req ctrl.Re
 	result, batch := r.takePending(key, now, merge.Retention, flush)
 	before := di.DeepCopy()
 	defer func() {
-		err := r.patchStatus(ctx, before, di, batch, now)
+		err := r.writeStatus(ctx, before, di, batch, now)
 		switch {
 		case refused(err):
 			r.refusedWrite(ctx, before, err) // dropped, not retried: it would be refused again
@@ -258,16 +259,24 @@ func refused(err error) bool {
 }
 
 // refusedWrite counts a refused write and, if the API server takes that, says so on
-// the object as it was.
+// the object as it now is.
 func (r *DiscoveredIntentsReconciler) refusedWrite(ctx context.Context, before *discoveryv1alpha1.DiscoveredIntents, err error) {
 	refusedTotal.Inc()
 	logf.FromContext(ctx).Error(err, "status write refused: its observations are dropped")
-	after := before.DeepCopy()
-	meta.SetStatusCondition(&after.Status.Conditions, metav1.Condition{
+	cond := metav1.Condition{
 		Type: discoveryv1alpha1.ConditionWritten, Status: metav1.ConditionFalse, Reason: discoveryv1alpha1.ReasonRefused,
 		ObservedGeneration: before.Generation, Message: truncate(err.Error(), 1024),
+	}
+	key := client.ObjectKeyFromObject(before)
+	_ = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		current := &discoveryv1alpha1.DiscoveredIntents{}
+		if err := r.APIReader.Get(ctx, key, current); err != nil {
+			return err
+		}
+		meta.SetStatusCondition(&current.Status.Conditions, cond)
+		return r.Status().Update(ctx, current)
 	})
-	_ = r.Status().Patch(ctx, after, client.MergeFrom(before))
+	r.Written.Forget(key) // read again before the next write
 }
 
 func truncate(s string, n int) string {
@@ -365,16 +374,17 @@ func reconcileReady(di *discoveryv1alpha1.DiscoveredIntents) {
 	})
 }
 
-// patchStatus writes status once, only when it changed, failing on a concurrent write
-// so that nothing another writer recorded is overwritten.
-func (r *DiscoveredIntentsReconciler) patchStatus(ctx context.Context, before, after *discoveryv1alpha1.DiscoveredIntents, batch *pending.Batch, now time.Time) error {
+// writeStatus writes status once, only when it changed, failing on a concurrent write
+// so that nothing another writer recorded is overwritten. It is a PUT of the status
+// subresource: the API server keeps everything but status from the stored object, and
+// unlike a patch it has no patch to apply (a fifth of its CPU per write at a cold start).
+func (r *DiscoveredIntentsReconciler) writeStatus(ctx context.Context, before, after *discoveryv1alpha1.DiscoveredIntents, batch *pending.Batch, now time.Time) error {
 	if equality.Semantic.DeepEqual(before.Status, after.Status) {
 		return nil
 	}
 	// The resourceVersion is the one last written or read: a write by someone else
 	// since fails, and the object is read again before the next attempt.
-	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
-	if err := r.Status().Patch(ctx, after, patch); err != nil {
+	if err := r.Status().Update(ctx, after); err != nil {
 		if apierrors.IsConflict(err) {
 			conflictsTotal.Inc()
 		}

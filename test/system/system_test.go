@@ -419,7 +419,7 @@ func (r *run) ingestLoad(t *testing.T) {
 	writes := counter(fams, "intentmapper_status_writes_total")
 	cold := map[string]any{
 		"seconds": coldStart.Seconds(), "writesPerSecond": writes / coldStart.Seconds(),
-		"requests":               "create + status patch per new client (status is ignored on create with the status subresource)",
+		"requests":               "create + status update per new client (status is ignored on create with the status subresource)",
 		"writeDelayP50Seconds":   writeDelay(fams, 0.5),
 		"writeDelayP99Seconds":   writeDelay(fams, 0.99),
 		"managerCPUSeconds":      cpu - cpuBefore,
