@@ -469,6 +469,9 @@ func (r *run) scale(t *testing.T) {
 		obs, r.agents, float64(obs)/elapsed.Seconds(), r.retried.Load()-retriedBefore, time.Since(accepted).Seconds()-6)
 
 	next := at.Add(step)
+	if now := time.Now(); now.After(next) { // a later step still, and fresh for the restart
+		next = now
+	}
 	before = counter(r.metric(t), "intentmapper_status_writes_total")
 	r.round(t, next) // the same calls, one step later
 	r.settle(t)
@@ -510,7 +513,7 @@ func (r *run) scale(t *testing.T) {
 func (r *run) restart(t *testing.T) {
 	ctx := context.Background()
 	at := r.last
-	if at.IsZero() || time.Since(at) > maxAge/2 { // reports at that time would soon be refused as too old
+	if at.IsZero() || time.Since(at) > maxAge-3*time.Minute { // reports at that time would soon be refused as too old
 		at = time.Now()
 		r.round(t, at) // a new step: written once, not counted
 		r.settle(t)
