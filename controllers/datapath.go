@@ -184,7 +184,7 @@ func SetupDataPath(ctx context.Context, mgr ctrl.Manager, o DataPathOptions) (*D
 		return nil, err
 	}
 	brokers := &kafka.Watcher{
-		Client: mgr.GetClient(), Source: kafka.KubeLogs{Client: cs},
+		Client: mgr.GetClient(), Pods: mgr.GetAPIReader(), Source: kafka.KubeLogs{Client: cs},
 		Recorder: &kafka.Recorder{Resolver: resolver, Add: func(c resolve.Call) {
 			if t, ok := times.Time(c.Time, time.Now()); ok {
 				c.Time = t

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"sort"
 	"sync"
@@ -81,7 +82,10 @@ func (r *Recorder) Line(broker resolved.Workload, at time.Time, line []byte) {
 // Watcher follows the logs of the brokers IntentMapper names, starting a follower for
 // each broker pod and stopping it when the pod goes.
 type Watcher struct {
+	// Client lists broker pods (the manager's cache, which keeps pods without their
+	// containers); Pods reads a broker's whole pod, for its containers (Client when nil).
 	Client   client.Reader
+	Pods     client.Reader
 	Source   LogSource
 	Recorder *Recorder
 	// Servers returns the brokers to follow, as IntentMapper's spec lists them.
@@ -158,7 +162,7 @@ func (w *Watcher) sync(ctx context.Context) {
 			if _, ok := w.following[uid]; ok {
 				continue
 			}
-			container, err := brokerContainer(&pod, server.Container)
+			container, err := w.container(ctx, &pod, server.Container)
 			if err != nil {
 				w.report(ctx, &pod, "container", err)
 				continue
@@ -187,6 +191,19 @@ func (w *Watcher) sync(ctx context.Context) {
 		}
 	}
 	w.mu.Unlock()
+}
+
+// container picks a broker pod's log container, from the pod as the API server has it.
+func (w *Watcher) container(ctx context.Context, pod *corev1.Pod, named string) (string, error) {
+	reader := w.Pods
+	if reader == nil {
+		reader = w.Client
+	}
+	full := &corev1.Pod{}
+	if err := reader.Get(ctx, client.ObjectKeyFromObject(pod), full); err != nil {
+		return "", fmt.Errorf("reading the pod for its containers: %w", err)
+	}
+	return brokerContainer(full, named)
 }
 
 // brokers lists the running pods of a Kafka server: by selector, or by workload name.

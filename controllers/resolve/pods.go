@@ -91,7 +91,7 @@ func (x *podIndex) upsert(ctx context.Context, pod *corev1.Pod, now time.Time) {
 	rec := &podRecord{
 		uid: pod.UID, namespace: pod.Namespace, name: pod.Name, node: pod.Spec.NodeName,
 		labels: labels.Set(pod.Labels), hostNetwork: pod.Spec.HostNetwork,
-		ports: podPorts(pod), ips: podIPs(pod), start: pod.CreationTimestamp.Time,
+		ports: hostNetworkPorts(pod), ips: podIPs(pod), start: pod.CreationTimestamp.Time,
 		account: serviceAccount(pod),
 	}
 	if old != nil && old.settled {
@@ -279,7 +279,12 @@ func podIPs(pod *corev1.Pod) []netip.Addr {
 	return out
 }
 
-func podPorts(pod *corev1.Pod) []int32 {
+// hostNetworkPorts are a host-network pod's container and host ports; other pods have
+// IPs of their own, and their ports are never looked up.
+func hostNetworkPorts(pod *corev1.Pod) []int32 {
+	if !pod.Spec.HostNetwork {
+		return nil
+	}
 	var out []int32
 	for _, c := range pod.Spec.Containers {
 		for _, p := range c.Ports {
