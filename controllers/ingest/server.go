@@ -58,8 +58,9 @@ const (
 const RetryAfter = "5"
 
 // BacklogRetryAfter is what the manager tells agents to wait, in seconds, while its
-// backlog is full: about an agent's report interval.
-const BacklogRetryAfter = "10"
+// backlog is full: agents that wait longer than the backlog takes to drain would leave
+// the writers idle (agents' own backoff starts at a second).
+const BacklogRetryAfter = "5"
 
 var (
 	reportsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
