@@ -1,5 +1,5 @@
-// Package agent is `intent-mapper agent`: the node agent that captures DNS answers
-// and SYNs, scans /proc for connections, and reports what it sees to the manager.
+// Package agent is `intent-mapper-agent` (also `intent-mapper agent`): the node agent
+// that captures DNS answers and SYNs, scans /proc for connections, and reports what it sees to the manager.
 package agent
 
 import (
@@ -30,15 +30,16 @@ import (
 	reportv1 "github.com/intent-mapper/intent-mapper/api/report/v1"
 )
 
-const usage = `intent-mapper agent observes one node and reports to the manager.
+const usage = `intent-mapper-agent observes one node and reports to the manager
+(` + "`intent-mapper agent`" + ` runs the same agent from the manager's binary).
 
 Usage:
-  intent-mapper agent [flags]              run the agent (needs CAP_NET_RAW, and the host's /proc)
-  intent-mapper agent dns --pcap FILE      decode a capture file; print DNS answers as JSON lines
-  intent-mapper agent conns --once         scan /proc once; print connections as JSON lines
-  intent-mapper agent envoy --url URL [--interval D] [--count N] [--ztunnel]
+  intent-mapper-agent [flags]              run the agent (needs CAP_NET_RAW, and the host's /proc)
+  intent-mapper-agent dns --pcap FILE      decode a capture file; print DNS answers as JSON lines
+  intent-mapper-agent conns --once         scan /proc once; print connections as JSON lines
+  intent-mapper-agent envoy --url URL [--interval D] [--count N] [--ztunnel]
                                            scrape one proxy N times; print what grew as JSON lines
-  intent-mapper agent probe --heartbeat-file FILE --max-age D
+  intent-mapper-agent probe --heartbeat-file FILE --max-age D
                                            exit 0 if the running agent's report loop beat within D
 
 Environment: NODE_NAME sets --node.

@@ -58,8 +58,9 @@ var _ = Describe("IntentMapper", Ordered, func() {
 			for _, probe := range []*corev1.Probe{c.StartupProbe, c.ReadinessProbe, c.LivenessProbe} {
 				g.Expect(probe).NotTo(BeNil())
 				g.Expect(probe.HTTPGet).To(BeNil(), "the agent is on the host network: no probe port on the node's addresses")
-				g.Expect(probe.Exec.Command).To(Equal([]string{"/intent-mapper", "agent", "probe", "--heartbeat-file=/run/intent-mapper/heartbeat", "--max-age=1m5s"}))
+				g.Expect(probe.Exec.Command).To(Equal([]string{"/intent-mapper-agent", "probe", "--heartbeat-file=/run/intent-mapper/heartbeat", "--max-age=1m5s"}))
 			}
+			g.Expect(c.Command).To(Equal([]string{"/intent-mapper-agent"}), "the agent-only binary: a node pays for no manager code")
 			g.Expect(c.Args).To(ContainElement("--heartbeat-file=/run/intent-mapper/heartbeat"))
 			g.Expect(c.VolumeMounts).To(ContainElement(corev1.VolumeMount{Name: "run", MountPath: "/run/intent-mapper"}))
 			g.Expect(c.Args).To(ContainElements("--proc-root=/host/proc", "--report-interval=10s", "--istio=true", "--ambient=false"))

@@ -85,7 +85,7 @@ func TestSystemAgent(t *testing.T) {
 		agentArgs = append(agentArgs, "--pprof-bind-address", a)
 	}
 	sys, err := scenario.StartSystem(ctx, scenario.SystemOptions{
-		Binary: buildBinary(t), Assets: assets(), CRDs: crdDir(), Dir: t.TempDir(), Capture: true, ScrapePort: 15020,
+		Binary: buildBinary(t), AgentBinary: buildAgent(t), Assets: assets(), CRDs: crdDir(), Dir: t.TempDir(), Capture: true, ScrapePort: 15020,
 		AgentArgs: append([]string{"--report-interval", agentReportEvery.String(), "--scan-interval", agentScanEvery.String(),
 			"--scrape-interval", agentScrapeEvery.String(), "--metrics-bind-address", agentMetrics}, agentArgs...),
 	})
