@@ -24,8 +24,10 @@ const (
 	agentHeartbeat = agentRunDir + "/heartbeat"
 	agentMetrics   = 9464
 	// agentBinary is the agent alone, installed in the manager's image beside it.
-	agentBinary    = "/intent-mapper-agent"
-	tokenExpirySec = 600 // the kubelet's shortest; it rotates the file at 80% of that
+	agentBinary = "/intent-mapper-agent"
+	// agentMemoryLimitEnv carries the container's memory limit, in bytes, to the agent.
+	agentMemoryLimitEnv = "MEMORY_LIMIT"
+	tokenExpirySec      = 600 // the kubelet's shortest; it rotates the file at 80% of that
 )
 
 // AgentOptions are what the agent DaemonSet is built from besides IntentMapper's spec.
@@ -89,6 +91,8 @@ func agentPodSpec(spec *discoveryv1alpha1.IntentMapperSpec, o AgentOptions) core
 			Args:            agentArgs(spec, o),
 			Env: []corev1.EnvVar{{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{
 				FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "spec.nodeName"},
+			}}, {Name: agentMemoryLimitEnv, ValueFrom: &corev1.EnvVarSource{ // the agent's GC keeps below it
+				ResourceFieldRef: &corev1.ResourceFieldSelector{ContainerName: agentName, Resource: "limits.memory", Divisor: resource.MustParse("1")},
 			}}},
 			Ports:          []corev1.ContainerPort{{Name: "metrics", ContainerPort: agentMetrics}},
 			Resources:      resources,

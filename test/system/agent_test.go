@@ -73,8 +73,10 @@ func TestSystemAgent(t *testing.T) {
 	}
 	ctx := context.Background()
 	t.Logf("staging %d network namespaces with %d connections each", netnsCount, connsPerNetns)
-	stageNamespaces(t)
-	agentScanEvery := 10 * time.Second // the agent's default; SYSTEM_AGENT_SCAN_SECONDS tries another
+	childEhash := size("SYSTEM_AGENT_CHILD_EHASH", 0) // the node tuning docs/performance.md describes
+	stageNamespaces(t, childEhash)
+	agentEnv := strings.Fields(os.Getenv("SYSTEM_AGENT_ENV")) // GOGC=50 GOMEMLIMIT=40MiB, say
+	agentScanEvery := 10 * time.Second                        // the agent's default; SYSTEM_AGENT_SCAN_SECONDS tries another
 	if secs := size("SYSTEM_AGENT_SCAN_SECONDS", 0); secs > 0 {
 		agentScanEvery = time.Duration(secs) * time.Second
 	}
@@ -86,6 +88,7 @@ func TestSystemAgent(t *testing.T) {
 	}
 	sys, err := scenario.StartSystem(ctx, scenario.SystemOptions{
 		Binary: buildBinary(t), AgentBinary: buildAgent(t), Assets: assets(), CRDs: crdDir(), Dir: t.TempDir(), Capture: true, ScrapePort: 15020,
+		AgentEnv: agentEnv,
 		AgentArgs: append([]string{"--report-interval", agentReportEvery.String(), "--scan-interval", agentScanEvery.String(),
 			"--scrape-interval", agentScrapeEvery.String(), "--metrics-bind-address", agentMetrics}, agentArgs...),
 	})
@@ -125,6 +128,7 @@ func TestSystemAgent(t *testing.T) {
 	}
 	m["load"] = map[string]any{"dnsAnswersPerSecondTarget": dnsAnswersPerSec, "networkNamespaces": netnsCount,
 		"connections": netnsCount * connsPerNetns, "sidecarPages": sidecarCount, "pageBytes": pageBytes, "pageSeries": pageSeries}
+	m["tuning"] = map[string]any{"agentEnv": agentEnv, "tcpChildEhashEntries": childEhash}
 	m["intervals"] = map[string]string{"scan": agentScanEvery.String(), "scrape": agentScrapeEvery.String(), "report": agentReportEvery.String()}
 	m["targets"] = map[string]float64{"rssMiB": rssTargetMiB, "cpuPercentOfOneCore": cpuTargetPercent}
 	waitReported(t, sys.Client)
@@ -135,7 +139,20 @@ func TestSystemAgent(t *testing.T) {
 
 // stageNamespaces makes the namespaces, each with a process holding its connections,
 // as a pod's sandbox holds its network namespace; all go away when the test ends.
-func stageNamespaces(t *testing.T) {
+// childEhash > 0 gives each its own TCP hash table of that many buckets
+// (net.ipv4.tcp_child_ehash_entries, read when a namespace is made; restored after).
+func stageNamespaces(t *testing.T, childEhash int) {
+	if childEhash > 0 {
+		const sysctl = "/proc/sys/net/ipv4/tcp_child_ehash_entries"
+		old, err := os.ReadFile(sysctl)
+		if err != nil {
+			t.Fatalf("this kernel has no per-namespace TCP hash tables (6.1 and later): %v", err)
+		}
+		if err := os.WriteFile(sysctl, []byte(strconv.Itoa(childEhash)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = os.WriteFile(sysctl, old, 0o644) }()
+	}
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

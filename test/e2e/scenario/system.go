@@ -61,6 +61,8 @@ type SystemOptions struct {
 	// AgentArgs are added to the agent's flags; a flag given again overrides the
 	// harness's own (its fast intervals, say).
 	AgentArgs []string
+	// AgentEnv is added to the agent's environment (GOGC=50, say).
+	AgentEnv []string
 }
 
 // System is a control plane with intent-mapper's manager and one agent running.
@@ -265,6 +267,7 @@ func (s *System) StartAgent(ctx context.Context) error {
 		binary, args = s.o.Binary, append([]string{"agent"}, args...)
 	}
 	s.agent = s.command(binary, "agent", args...)
+	s.agent.Env = append(s.agent.Env, s.o.AgentEnv...)
 	return s.agent.Start()
 }
 
