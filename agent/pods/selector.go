@@ -62,11 +62,15 @@ func validLabel(s string, empty bool) bool {
 		return empty
 	}
 	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_./", c)) {
+		if !labelRune(c) {
 			return false
 		}
 	}
 	return true
+}
+
+func labelRune(c rune) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_./", c)
 }
 
 // Matches says whether labels meet every requirement.

@@ -74,8 +74,9 @@ func createPod(t *testing.T, cs kubernetes.Interface, name, node, ip string, lab
 
 // names lists the watcher's pods as "name ip running labels", sorted.
 func names(w *Watcher) []string {
-	var out []string
-	for _, p := range w.List() {
+	pods := w.List()
+	out := make([]string, 0, len(pods))
+	for _, p := range pods {
 		out = append(out, fmt.Sprintf("%s/%s %s %v %v", p.Namespace, p.Name, p.IP, p.Running, p.Labels))
 	}
 	slices.Sort(out)
