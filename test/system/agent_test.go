@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -86,8 +87,14 @@ func TestSystemAgent(t *testing.T) {
 		a := freeAddr(t)
 		agentArgs = append(agentArgs, "--pprof-bind-address", a)
 	}
+	dir := t.TempDir()
+	t.Cleanup(func() { // before dir goes: what the agent said, when the run failed
+		if raw, err := os.ReadFile(filepath.Join(dir, "agent.log")); err == nil && t.Failed() {
+			t.Logf("agent.log, last 4 KiB:\n%s", raw[max(0, len(raw)-4096):])
+		}
+	})
 	sys, err := scenario.StartSystem(ctx, scenario.SystemOptions{
-		Binary: buildBinary(t), AgentBinary: buildAgent(t), Assets: assets(), CRDs: crdDir(), Dir: t.TempDir(), Capture: true, ScrapePort: 15020,
+		Binary: buildBinary(t), AgentBinary: buildAgent(t), Assets: assets(), CRDs: crdDir(), Dir: dir, Capture: true, ScrapePort: 15020,
 		AgentEnv: agentEnv,
 		AgentArgs: append([]string{"--report-interval", agentReportEvery.String(), "--scan-interval", agentScanEvery.String(),
 			"--scrape-interval", agentScrapeEvery.String(), "--metrics-bind-address", agentMetrics}, agentArgs...),
@@ -294,15 +301,19 @@ func (a *agentProbe) read(t *testing.T) map[string]*dto.MetricFamily {
 
 // warmUp waits until a scan has read every namespace and a round of pages was scraped.
 func (a *agentProbe) warmUp(t *testing.T) {
+	var last string
 	for range 120 {
-		if fams, err := tryMetrics(a.metrics); err == nil &&
-			counter(fams, "intentmapper_agent_scan_namespaces") > netnsCount &&
+		fams, err := tryMetrics(a.metrics)
+		if err == nil && counter(fams, "intentmapper_agent_scan_namespaces") > netnsCount &&
 			counter(fams, "intentmapper_agent_scraped_pages_total") >= sidecarCount {
 			return
 		}
+		last = fmt.Sprintf("namespaces %v, pages %v, mesh waiting %v, pod watch errors %v (metrics: %v)",
+			counter(fams, "intentmapper_agent_scan_namespaces"), counter(fams, "intentmapper_agent_scraped_pages_total"),
+			counter(fams, "intentmapper_agent_mesh_waiting"), counter(fams, "intentmapper_agent_pod_watch_errors_total"), err)
 		time.Sleep(time.Second)
 	}
-	t.Fatal("the agent never scanned every namespace and scraped every sidecar within two minutes")
+	t.Fatal("the agent never scanned every namespace and scraped every sidecar within two minutes; last: " + last)
 }
 
 // measure samples the process over window, then checks from the agent's own counters
