@@ -88,9 +88,11 @@ func TestSystemAgent(t *testing.T) {
 		agentArgs = append(agentArgs, "--pprof-bind-address", a)
 	}
 	dir := t.TempDir()
-	t.Cleanup(func() { // before dir goes: what the agent said, when the run failed
-		if raw, err := os.ReadFile(filepath.Join(dir, "agent.log")); err == nil && t.Failed() {
-			t.Logf("agent.log, last 4 KiB:\n%s", raw[max(0, len(raw)-4096):])
+	t.Cleanup(func() { // before dir goes: what the agent and the manager said, when the run failed
+		for _, name := range []string{"agent.log", "manager.log"} {
+			if raw, err := os.ReadFile(filepath.Join(dir, name)); err == nil && t.Failed() {
+				t.Logf("%s, last 4 KiB:\n%s", name, raw[max(0, len(raw)-4096):])
+			}
 		}
 	})
 	sys, err := scenario.StartSystem(ctx, scenario.SystemOptions{
