@@ -95,8 +95,9 @@ demo: build envtest-assets ## Run the whole system here against real traffic (SC
 	go run ./hack/demo --scenario $(SCENARIO) --binary $(LOCALBIN)/intent-mapper --assets $(ENVTEST_ASSETS)
 
 .PHONY: build
-build: manifests generate fmt vet ## Build the intent-mapper binary.
+build: manifests generate fmt vet ## Build the intent-mapper binary and the agent's own (intent-mapper-agent).
 	go build -o $(LOCALBIN)/intent-mapper .
+	go build -o $(LOCALBIN)/intent-mapper-agent ./cmd/intent-mapper-agent
 
 .PHONY: plugin
 plugin: ## Build the kubectl plugin (bin/kubectl-intents; put it on PATH for `kubectl intents`).
@@ -166,7 +167,8 @@ cluster-down: ## Stop the cluster, remove its state, restore the host settings i
 .PHONY: cluster-image
 cluster-image: ## Build image IMG from this tree and import it into the cluster (no registry).
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(CLUSTER_BIN)/intent-mapper .
-	hack/cluster/image.sh $(IMG) $(CLUSTER_BIN)/intent-mapper 65532:65532 manager
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(CLUSTER_BIN)/intent-mapper-agent ./cmd/intent-mapper-agent
+	hack/cluster/image.sh $(IMG) $(CLUSTER_BIN)/intent-mapper 65532:65532 manager $(CLUSTER_BIN)/intent-mapper-agent
 
 .PHONY: test-cluster
 test-cluster: cluster ## Run the cluster tier: install, map real traffic, upgrade, restart, reset, undeploy.

@@ -1,5 +1,5 @@
-// Package agent is `intent-mapper agent`: the node agent that captures DNS answers
-// and SYNs, scans /proc for connections, and reports what it sees to the manager.
+// Package agent is `intent-mapper-agent` (also `intent-mapper agent`): the node agent
+// that captures DNS answers and SYNs, scans /proc for connections, and reports what it sees to the manager.
 package agent
 
 import (
@@ -19,29 +19,27 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/intent-mapper/intent-mapper/agent/capture"
 	"github.com/intent-mapper/intent-mapper/agent/conns"
 	"github.com/intent-mapper/intent-mapper/agent/envoy"
 	"github.com/intent-mapper/intent-mapper/agent/metrics"
 	"github.com/intent-mapper/intent-mapper/agent/packets"
+	"github.com/intent-mapper/intent-mapper/agent/pods"
 	"github.com/intent-mapper/intent-mapper/agent/report"
 	reportv1 "github.com/intent-mapper/intent-mapper/api/report/v1"
 )
 
-const usage = `intent-mapper agent observes one node and reports to the manager.
+const usage = `intent-mapper-agent observes one node and reports to the manager
+(` + "`intent-mapper agent`" + ` runs the same agent from the manager's binary).
 
 Usage:
-  intent-mapper agent [flags]              run the agent (needs CAP_NET_RAW, and the host's /proc)
-  intent-mapper agent dns --pcap FILE      decode a capture file; print DNS answers as JSON lines
-  intent-mapper agent conns --once         scan /proc once; print connections as JSON lines
-  intent-mapper agent envoy --url URL [--interval D] [--count N] [--ztunnel]
+  intent-mapper-agent [flags]              run the agent (needs CAP_NET_RAW, and the host's /proc)
+  intent-mapper-agent dns --pcap FILE      decode a capture file; print DNS answers as JSON lines
+  intent-mapper-agent conns --once         scan /proc once; print connections as JSON lines
+  intent-mapper-agent envoy --url URL [--interval D] [--count N] [--ztunnel]
                                            scrape one proxy N times; print what grew as JSON lines
-  intent-mapper agent probe --heartbeat-file FILE --max-age D
+  intent-mapper-agent probe --heartbeat-file FILE --max-age D
                                            exit 0 if the running agent's report loop beat within D
 
 Environment: NODE_NAME sets --node.
@@ -132,6 +130,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		_, _ = fmt.Fprintln(stderr, "intent-mapper agent: --node (or NODE_NAME) is required")
 		return 2
 	}
+	tuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if o.heartbeat != "" {
@@ -254,20 +253,16 @@ func startMesh(ctx context.Context, o options, rep *report.Reporter, stderr io.W
 	if err != nil {
 		return fmt.Errorf("the istio source needs API access: %w", err)
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
 	tracker := &envoy.Tracker{MaxSeries: 50_000}
 	sel := envoy.DefaultSelectors()
 	sel.Ambient, sel.ZtunnelNamespace = o.ambient, o.ztunnelNS
-	if sel.Ztunnel, err = labels.Parse(o.ztunnelSel); err != nil {
+	if sel.Ztunnel, err = pods.ParseSelector(o.ztunnelSel); err != nil {
 		return fmt.Errorf("--ztunnel-selector: %w", err)
 	}
-	if sel.Waypoint, err = labels.Parse(o.waypointSel); err != nil {
+	if sel.Waypoint, err = pods.ParseSelector(o.waypointSel); err != nil {
 		return fmt.Errorf("--waypoint-selector: %w", err)
 	}
-	d := envoy.NewDiscovery(cs, o.report.Node, sel, func(ip netip.Addr) { tracker.Forget(ip.String()) })
+	d := envoy.NewDiscovery(cfg, o.report.Node, sel, func(ip netip.Addr) { tracker.Forget(ip.String()) })
 	d.Run(ctx)
 	poller := &envoy.Poller{Scraper: o.scraper, Tracker: tracker, Concurrency: 8}
 	wait, cancel := context.WithTimeout(ctx, o.meshSync)
@@ -309,11 +304,11 @@ func scrapeEvery(ctx context.Context, every time.Duration, d *envoy.Discovery, p
 	}
 }
 
-func kubeConfig(path string) (*rest.Config, error) {
+func kubeConfig(path string) (*pods.Config, error) {
 	if path != "" {
-		return clientcmd.BuildConfigFromFlags("", path)
+		return pods.FromKubeconfig(path)
 	}
-	return rest.InClusterConfig()
+	return pods.InCluster()
 }
 
 func watchDrops(ctx context.Context, c *capture.Capture) {

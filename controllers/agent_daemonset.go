@@ -23,7 +23,11 @@ const (
 	agentRunDir    = "/run/intent-mapper" // an emptyDir: the root is read-only
 	agentHeartbeat = agentRunDir + "/heartbeat"
 	agentMetrics   = 9464
-	tokenExpirySec = 600 // the kubelet's shortest; it rotates the file at 80% of that
+	// agentBinary is the agent alone, installed in the manager's image beside it.
+	agentBinary = "/intent-mapper-agent"
+	// agentMemoryLimitEnv carries the container's memory limit, in bytes, to the agent.
+	agentMemoryLimitEnv = "MEMORY_LIMIT"
+	tokenExpirySec      = 600 // the kubelet's shortest; it rotates the file at 80% of that
 )
 
 // AgentOptions are what the agent DaemonSet is built from besides IntentMapper's spec.
@@ -83,9 +87,12 @@ func agentPodSpec(spec *discoveryv1alpha1.IntentMapperSpec, o AgentOptions) core
 			Name:            agentName,
 			Image:           image,
 			ImagePullPolicy: agentPullPolicy(a.ImagePullPolicy, image),
+			Command:         []string{agentBinary},
 			Args:            agentArgs(spec, o),
 			Env: []corev1.EnvVar{{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{
 				FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "spec.nodeName"},
+			}}, {Name: agentMemoryLimitEnv, ValueFrom: &corev1.EnvVarSource{ // the agent's GC keeps below it
+				ResourceFieldRef: &corev1.ResourceFieldSelector{ContainerName: agentName, Resource: "limits.memory", Divisor: resource.MustParse("1")},
 			}}},
 			Ports:          []corev1.ContainerPort{{Name: "metrics", ContainerPort: agentMetrics}},
 			Resources:      resources,
@@ -140,7 +147,7 @@ func agentPullPolicy(p corev1.PullPolicy, image string) corev1.PullPolicy {
 	return corev1.PullIfNotPresent
 }
 
-// agentProbe runs `intent-mapper agent probe` in the container: it checks that the
+// agentProbe runs `intent-mapper-agent probe` in the container: it checks that the
 // report loop beat lately, and opens no port on the node's addresses (the agent runs
 // on the host network). A beat may lag a report interval plus one send's timeout.
 func agentProbe(spec *discoveryv1alpha1.IntentMapperSpec, failures int32) *corev1.Probe {
@@ -148,7 +155,7 @@ func agentProbe(spec *discoveryv1alpha1.IntentMapperSpec, failures int32) *corev
 	maxAge := 2*interval + 45*time.Second
 	return &corev1.Probe{
 		ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{
-			"/intent-mapper", agentName, "probe", "--heartbeat-file=" + agentHeartbeat, "--max-age=" + maxAge.String(),
+			agentBinary, "probe", "--heartbeat-file=" + agentHeartbeat, "--max-age=" + maxAge.String(),
 		}}},
 		PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: failures,
 	}
@@ -158,7 +165,6 @@ func agentArgs(spec *discoveryv1alpha1.IntentMapperSpec, o AgentOptions) []strin
 	src := spec.Agent.Sources
 	iv := spec.Intervals
 	args := []string{
-		agentName,
 		"--node=$(NODE_NAME)",
 		fmt.Sprintf("--manager-url=https://%s.%s.svc:9443%s", o.IngestService, o.Namespace, ingest.Path),
 		"--ca-file=" + agentCADir + "/ca.crt",

@@ -55,11 +55,14 @@ var _ = Describe("IntentMapper", Ordered, func() {
 			g.Expect(c.SecurityContext.AllowPrivilegeEscalation).To(HaveValue(BeFalse()))
 			g.Expect(c.VolumeMounts).To(ContainElement(corev1.VolumeMount{Name: "host-proc", MountPath: "/host/proc", ReadOnly: true}))
 			g.Expect(c.Resources.Limits.Memory().String()).To(Equal("192Mi"))
+			g.Expect(c.Env).To(ContainElement(HaveField("ValueFrom.ResourceFieldRef", HaveValue(And(
+				HaveField("Resource", "limits.memory"), HaveField("Divisor.String()", "1"))))), "the agent's GC learns the limit, in bytes")
 			for _, probe := range []*corev1.Probe{c.StartupProbe, c.ReadinessProbe, c.LivenessProbe} {
 				g.Expect(probe).NotTo(BeNil())
 				g.Expect(probe.HTTPGet).To(BeNil(), "the agent is on the host network: no probe port on the node's addresses")
-				g.Expect(probe.Exec.Command).To(Equal([]string{"/intent-mapper", "agent", "probe", "--heartbeat-file=/run/intent-mapper/heartbeat", "--max-age=1m5s"}))
+				g.Expect(probe.Exec.Command).To(Equal([]string{"/intent-mapper-agent", "probe", "--heartbeat-file=/run/intent-mapper/heartbeat", "--max-age=1m5s"}))
 			}
+			g.Expect(c.Command).To(Equal([]string{"/intent-mapper-agent"}), "the agent-only binary: a node pays for no manager code")
 			g.Expect(c.Args).To(ContainElement("--heartbeat-file=/run/intent-mapper/heartbeat"))
 			g.Expect(c.VolumeMounts).To(ContainElement(corev1.VolumeMount{Name: "run", MountPath: "/run/intent-mapper"}))
 			g.Expect(c.Args).To(ContainElements("--proc-root=/host/proc", "--report-interval=10s", "--istio=true", "--ambient=false"))

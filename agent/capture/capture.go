@@ -109,11 +109,36 @@ func openOne(name string, filter Filter, snaplen int) (*handle, error) {
 		_ = h.Close()
 		return nil, err
 	}
+	if loopback(name) {
+		prog = incomingOnly(prog)
+	}
 	if err := h.SetBPF(prog); err != nil {
 		_ = h.Close()
 		return nil, fmt.Errorf("attaching the filter on %s: %w", name, err)
 	}
 	return &handle{name: name, h: h, dec: packets.NewDecoder(first)}, nil
+}
+
+// loopback says whether name is a loopback interface.
+func loopback(name string) bool {
+	i, err := net.InterfaceByName(name)
+	return err == nil && i.Flags&net.FlagLoopback != 0
+}
+
+// packetOutgoing is the kernel's PACKET_OUTGOING packet type (linux/if_packet.h).
+const packetOutgoing = 4
+
+// incomingOnly prepends to prog a test that drops packets the host sends. Loopback
+// carries each packet twice, leaving and arriving: keeping one copy halves the work
+// and never loses one. Elsewhere (a pod's veth) what the host sends is what a pod
+// receives, so only loopback gets it. prog's jumps are relative: prepending keeps them.
+func incomingOnly(prog []bpf.RawInstruction) []bpf.RawInstruction {
+	head, _ := bpf.Assemble([]bpf.Instruction{
+		bpf.LoadExtension{Num: bpf.ExtType},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: packetOutgoing, SkipFalse: 1},
+		bpf.RetConstant{Val: 0},
+	})
+	return append(head, prog...)
 }
 
 // linkOf reads an interface's hardware type: ARPHRD_NONE (65534) and the other

@@ -125,6 +125,41 @@ func TestLiveDNSAnswerOnLoopback(t *testing.T) {
 	})
 }
 
+// Loopback carries each packet leaving and arriving; the capture keeps one copy. The
+// answers arrive in order, so once the second is seen, a copy of the first would have been.
+func TestLoopbackAnswerCapturedOnce(t *testing.T) {
+	needRaw(t)
+	got := startCapture(t, packets.DNSFilter, SnaplenDNS)
+	serveDNS(t, "127.42.0.54:53", net.IPv4(203, 0, 113, 81))
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{LocalAddr: &net.UDPAddr{IP: net.IPv4(127, 42, 0, 8)}}).DialContext(ctx, "udp", "127.42.0.54:53")
+	}}
+	count := func(name string) int {
+		got.mu.Lock()
+		defer got.mu.Unlock()
+		n := 0
+		for _, a := range got.answers {
+			if string(a.Name) == name {
+				n++
+			}
+		}
+		return n
+	}
+	for _, name := range []string{"first.once.example", "second.once.example"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := r.LookupIPAddr(ctx, name)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the answer for "+name, func() bool { return count(name) > 0 })
+	}
+	// The Go resolver asks for A and AAAA: the server answers each with one A record.
+	if n := count("first.once.example"); n != 2 {
+		t.Errorf("%d answers captured for two queries: each must be captured once", n)
+	}
+}
+
 func TestLiveSYNOfAShortConnection(t *testing.T) {
 	needRaw(t)
 	got := startCapture(t, packets.SYNFilter, SnaplenSYN)

@@ -198,3 +198,34 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// sockstat files as the kernel writes them (net/ipv4/proc.c, net/ipv6/proc.c).
+const (
+	sockstatV4Only = "sockets: used 12\nTCP: inuse 3 orphan 0 tw 0 alloc 4 mem 1\nUDP: inuse 0 mem 0\nUDPLITE: inuse 0\nRAW: inuse 0\nFRAG: inuse 0 memory 0\n"
+	sockstat6None  = "TCP6: inuse 0\nUDP6: inuse 0\nUDPLITE6: inuse 0\nRAW6: inuse 0\nFRAG6: inuse 0 memory 0\n"
+	sockstat6Some  = "TCP6: inuse 1\nUDP6: inuse 0\nUDPLITE6: inuse 0\nRAW6: inuse 0\nFRAG6: inuse 0 memory 0\n"
+)
+
+// A table whose protocol counts no socket in the namespace's sockstat is not read (the
+// read walks the host's TCP hash); a count above 0, or no sockstat, reads it.
+func TestScanSkipsATableSockstatSaysIsEmpty(t *testing.T) {
+	v6 := tcp6Header + kernelLine(0, hex6("fd00::7", 41002), hex6("fd00::20", 443), StateEstablished)
+	root := procRoot(t, map[int]string{100: "4026532001", 200: "4026532002", 300: "4026532003"}, map[string][2]string{
+		"4026532001": {tcpHeader, v6}, "4026532002": {tcpHeader, v6}, "4026532003": {tcpHeader, v6}})
+	for pid, sockstat6 := range map[int]string{100: sockstat6None, 200: sockstat6Some} {
+		for name, body := range map[string]string{"sockstat": sockstatV4Only, "sockstat6": sockstat6} {
+			if err := os.WriteFile(filepath.Join(root, fmt.Sprint(pid), "net", name), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// pid 100's tcp6 table holds a socket its sockstat6 does not count: proof it was not read.
+	got := map[string]bool{}
+	st, err := (&Scanner{Root: root}).Scan(func(c Conn) { got[c.Client.String()] = true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Namespaces != 3 || st.Sockets != 2 || len(got) != 1 {
+		t.Errorf("stats %+v, clients %v: want the tcp6 tables of pids 200 (TCP6 inuse 1) and 300 (no sockstat) read, not 100's", st, got)
+	}
+}

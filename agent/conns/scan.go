@@ -1,6 +1,7 @@
 package conns
 
 import (
+	"bytes"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -68,8 +69,11 @@ func (s *Scanner) namespace(dir string, fn func(Conn), st *Stats) {
 	}
 	clear(s.listening)
 	s.sockets = s.sockets[:0]
-	for _, table := range []string{"tcp", "tcp6"} {
-		data, err := s.read(filepath.Join(dir, "net", table))
+	for _, table := range tables {
+		if s.noSockets(filepath.Join(dir, "net", table.sockstat), table.inuse) {
+			continue
+		}
+		data, err := s.read(filepath.Join(dir, "net", table.name))
 		if err != nil {
 			continue // no IPv6 in this namespace, or the process left
 		}
@@ -90,6 +94,31 @@ func (s *Scanner) namespace(dir string, fn func(Conn), st *Stats) {
 		}
 		fn(Conn{Client: local, Server: remote, Port: sock.Remote.Port()})
 	}
+}
+
+// tables are a namespace's TCP tables, each with the sockstat line that counts its
+// sockets. Reading a table makes the kernel walk the host's whole TCP hash (unless the
+// namespace has its own); sockstat is a per-namespace counter, read for nothing.
+var tables = []struct{ name, sockstat, inuse string }{
+	{"tcp", "sockstat", "TCP: inuse "},
+	{"tcp6", "sockstat6", "TCP6: inuse "},
+}
+
+// noSockets says whether the sockstat file at path counts no socket of the protocol
+// whose line begins with prefix ("TCP6: inuse 0"): listening and established sockets
+// are all counted there, and the scan reads nothing else. Unreadable or unknown: false.
+func (s *Scanner) noSockets(path, prefix string) bool {
+	data, err := s.read(path)
+	if err != nil {
+		return false
+	}
+	for line := range bytes.Lines(data) {
+		if rest, ok := bytes.CutPrefix(line, []byte(prefix)); ok {
+			n, _, _ := bytes.Cut(bytes.TrimSpace(rest), []byte(" "))
+			return string(n) == "0"
+		}
+	}
+	return false
 }
 
 // read reads a whole file into the scanner's reused buffer.

@@ -4,14 +4,8 @@ import (
 	"context"
 	"net/netip"
 	"slices"
-	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	toolscache "k8s.io/client-go/tools/cache"
+	"github.com/intent-mapper/intent-mapper/agent/pods"
 )
 
 // Selectors pick the mesh proxies among a node's pods.
@@ -19,9 +13,9 @@ type Selectors struct {
 	// Sidecar: pods with this label key carry an Envoy sidecar.
 	Sidecar string
 	// Waypoint: ambient waypoint proxies.
-	Waypoint labels.Selector
+	Waypoint pods.Selector
 	// Ztunnel: the node's ztunnel, in ZtunnelNamespace.
-	Ztunnel          labels.Selector
+	Ztunnel          pods.Selector
 	ZtunnelNamespace string
 	// Ambient turns waypoints and ztunnel on.
 	Ambient bool
@@ -31,49 +25,29 @@ type Selectors struct {
 func DefaultSelectors() Selectors {
 	return Selectors{
 		Sidecar:          "security.istio.io/tlsMode",
-		Waypoint:         labels.SelectorFromSet(labels.Set{"gateway.istio.io/managed": "istio.io-mesh-controller"}),
-		Ztunnel:          labels.SelectorFromSet(labels.Set{"app": "ztunnel"}),
+		Waypoint:         pods.SelectorFromSet(map[string]string{"gateway.istio.io/managed": "istio.io-mesh-controller"}),
+		Ztunnel:          pods.SelectorFromSet(map[string]string{"app": "ztunnel"}),
 		ZtunnelNamespace: "istio-system",
 	}
 }
 
 // The agent reads pods, and nothing else, from the API server.
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch
 
-// Discovery watches the pods of one node (and only those: a field selector on
-// spec.nodeName) and lists the mesh proxies among them.
+// Discovery lists the mesh proxies among one node's pods.
 type Discovery struct {
-	sel    Selectors
-	lister func() []*corev1.Pod
-	synced func() bool
-	run    func(<-chan struct{})
-	gone   func(netip.Addr)
+	sel  Selectors
+	pods *pods.Watcher
 }
 
-// NewDiscovery watches node's pods through cs; gone is called with the IP of a proxy
-// pod that was deleted, so its counters can be forgotten.
-func NewDiscovery(cs kubernetes.Interface, node string, sel Selectors, gone func(netip.Addr)) *Discovery {
-	factory := informers.NewSharedInformerFactoryWithOptions(cs, 10*time.Minute,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = "spec.nodeName=" + node }))
-	pods := factory.Core().V1().Pods()
-	d := &Discovery{sel: sel, gone: gone, synced: pods.Informer().HasSynced, run: factory.Start}
-	d.lister = func() []*corev1.Pod {
-		list, _ := pods.Lister().List(labels.Everything())
-		return list
-	}
-	_, _ = pods.Informer().AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		DeleteFunc: func(obj any) {
-			if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-				obj = tomb.Obj
-			}
-			if pod, ok := obj.(*corev1.Pod); ok && d.gone != nil {
-				if ip, err := netip.ParseAddr(pod.Status.PodIP); err == nil {
-					d.gone(ip)
-				}
-			}
-		},
-	})
-	return d
+// NewDiscovery watches node's pods through the API server at cfg; gone is called
+// with the IP of a proxy pod that was deleted, so its counters can be forgotten.
+func NewDiscovery(cfg *pods.Config, node string, sel Selectors, gone func(netip.Addr)) *Discovery {
+	return &Discovery{sel: sel, pods: pods.NewWatcher(cfg, node, func(p pods.Pod) {
+		if gone != nil && p.IP.IsValid() {
+			gone(p.IP)
+		}
+	})}
 }
 
 // Start starts watching and waits for the first list, or ctx's end.
@@ -83,29 +57,26 @@ func (d *Discovery) Start(ctx context.Context) bool {
 }
 
 // Run starts watching until ctx ends, without waiting.
-func (d *Discovery) Run(ctx context.Context) { d.run(ctx.Done()) }
+func (d *Discovery) Run(ctx context.Context) { go d.pods.Run(ctx) }
 
 // WaitSynced waits for the first list of the node's pods; false if ctx ends first.
-func (d *Discovery) WaitSynced(ctx context.Context) bool {
-	return toolscache.WaitForCacheSync(ctx.Done(), d.synced)
-}
+func (d *Discovery) WaitSynced(ctx context.Context) bool { return d.pods.WaitSynced(ctx) }
 
 // Proxies lists the running proxies on the node, sorted by IP.
 func (d *Discovery) Proxies() []Proxy {
 	var out []Proxy
-	for _, pod := range d.lister() {
-		ip, err := netip.ParseAddr(pod.Status.PodIP)
-		if err != nil || pod.Status.Phase != corev1.PodRunning {
+	for _, pod := range d.pods.List() {
+		if !pod.IP.IsValid() || !pod.Running {
 			continue
 		}
-		set := labels.Set(pod.Labels)
+		_, sidecar := pod.Labels[d.sel.Sidecar]
 		switch {
-		case d.sel.Ambient && pod.Namespace == d.sel.ZtunnelNamespace && d.sel.Ztunnel.Matches(set):
-			out = append(out, Proxy{IP: ip, Ztunnel: true})
-		case d.sel.Ambient && d.sel.Waypoint.Matches(set):
-			out = append(out, Proxy{IP: ip})
-		case set.Has(d.sel.Sidecar):
-			out = append(out, Proxy{IP: ip})
+		case d.sel.Ambient && pod.Namespace == d.sel.ZtunnelNamespace && d.sel.Ztunnel.Matches(pod.Labels):
+			out = append(out, Proxy{IP: pod.IP, Ztunnel: true})
+		case d.sel.Ambient && d.sel.Waypoint.Matches(pod.Labels):
+			out = append(out, Proxy{IP: pod.IP})
+		case sidecar:
+			out = append(out, Proxy{IP: pod.IP})
 		}
 	}
 	slices.SortFunc(out, func(a, b Proxy) int { return a.IP.Compare(b.IP) })

@@ -13,10 +13,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/intent-mapper/intent-mapper/agent/pods"
 )
 
-// apiServer starts a real kube-apiserver and etcd (built by make envtest-assets).
-func apiServer(t *testing.T) kubernetes.Interface {
+// apiServer starts a real kube-apiserver and etcd (built by make envtest-assets); it
+// returns a client for the test and the agent's view: a kubeconfig, as a user writes it.
+func apiServer(t *testing.T) (kubernetes.Interface, *pods.Config) {
 	t.Helper()
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
@@ -31,7 +34,23 @@ func apiServer(t *testing.T) kubernetes.Interface {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
-	return kubernetes.NewForConfigOrDie(cfg)
+	user, err := env.AddUser(envtest.User{Name: "agent", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	agentCfg, err := pods.FromKubeconfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kubernetes.NewForConfigOrDie(cfg), agentCfg
 }
 
 func runningPod(t *testing.T, cs kubernetes.Interface, ns, name, node, ip string, podLabels map[string]string) {
@@ -52,7 +71,7 @@ func runningPod(t *testing.T, cs kubernetes.Interface, ns, name, node, ip string
 }
 
 func TestDiscoveryFindsThisNodesProxies(t *testing.T) {
-	cs := apiServer(t)
+	cs, agentCfg := apiServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for _, ns := range []string{"shop", "istio-system"} {
@@ -71,7 +90,7 @@ func TestDiscoveryFindsThisNodesProxies(t *testing.T) {
 	var gone []netip.Addr
 	sel := DefaultSelectors()
 	sel.Ambient = true
-	d := NewDiscovery(cs, "node-a", sel, func(ip netip.Addr) { mu.Lock(); gone = append(gone, ip); mu.Unlock() })
+	d := NewDiscovery(agentCfg, "node-a", sel, func(ip netip.Addr) { mu.Lock(); gone = append(gone, ip); mu.Unlock() })
 	if !d.Start(ctx) {
 		t.Fatal("never synced")
 	}

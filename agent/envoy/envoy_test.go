@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -303,4 +304,36 @@ func FuzzParseAgreesWithExpfmt(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The tracker's series live across scrapes: one that leaves the page is forgotten, so
+// its return counts whole; one that went down (a restarted proxy) counts whole too.
+func TestTrackerForgetsSeriesThatLeaveThePage(t *testing.T) {
+	tr := &Tracker{MaxSeries: 2}
+	a := Series{Family: RequestsTotal, Labels: Labels{SourceWorkload: "a"}}
+	b := Series{Family: RequestsTotal, Labels: Labels{SourceWorkload: "b"}}
+	c := Series{Family: RequestsTotal, Labels: Labels{SourceWorkload: "c"}}
+	at := func(s Series, v float64) Series { s.Value = v; return s }
+	counts := func(ds []Delta) map[string]uint64 {
+		out := map[string]uint64{}
+		for _, d := range ds {
+			out[d.Labels.SourceWorkload] = d.Count
+		}
+		return out
+	}
+	now := time.Now()
+	tr.Observe("p", []Series{at(a, 5), at(b, 7)}, now)
+	for i, step := range []struct {
+		page []Series
+		want map[string]uint64
+	}{
+		{[]Series{at(a, 6)}, map[string]uint64{"a": 1}},                              // b leaves the page
+		{[]Series{at(a, 6), at(b, 9)}, map[string]uint64{"b": 9}},                    // b is back: all of it is new
+		{[]Series{at(a, 2), at(b, 9)}, map[string]uint64{"a": 2}},                    // a went down: restarted
+		{[]Series{at(a, 3), at(b, 10), at(c, 4)}, map[string]uint64{"a": 1, "b": 1}}, // c is beyond MaxSeries
+	} {
+		if got := counts(tr.Observe("p", step.page, now)); !maps.Equal(got, step.want) {
+			t.Errorf("scrape %d: grew %v, want %v", i+2, got, step.want)
+		}
+	}
 }

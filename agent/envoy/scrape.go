@@ -137,6 +137,8 @@ type Poller struct {
 	Tracker     *Tracker
 	Concurrency int
 	Host        func(Proxy) string // how to reach a proxy; its IP by default
+
+	lastCalls int // calls found by the last poll: the next one's starting capacity
 }
 
 // Poll scrapes every proxy once and returns what grew, as report observations.
@@ -144,7 +146,7 @@ type Poller struct {
 func (p *Poller) Poll(ctx context.Context, proxies []Proxy, now time.Time) ([]reportv1.HTTPCall, []reportv1.MeshCall, map[netip.Addr]error) {
 	var (
 		mu     sync.Mutex
-		calls  []reportv1.HTTPCall
+		calls  = make([]reportv1.HTTPCall, 0, p.lastCalls)
 		mesh   []reportv1.MeshCall
 		failed = map[netip.Addr]error{}
 		wg     sync.WaitGroup
@@ -177,6 +179,7 @@ func (p *Poller) Poll(ctx context.Context, proxies []Proxy, now time.Time) ([]re
 		}()
 	}
 	wg.Wait()
+	p.lastCalls = len(calls)
 	return calls, mesh, failed
 }
 

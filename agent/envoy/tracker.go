@@ -22,12 +22,25 @@ type Tracker struct {
 	MaxSeries int
 
 	mu      sync.Mutex
-	proxies map[string]map[seriesKey]float64
+	proxies map[string]*proxySeries
 }
 
 type seriesKey struct {
 	family string
 	labels Labels
+}
+
+// proxySeries are one proxy's series, updated in place: a scrape rewrites the values
+// it saw and stamps them, and what it did not see is swept (fewer allocations than a
+// new map per scrape, which every 15 s of a hundred sidecars churned).
+type proxySeries struct {
+	scrape uint64
+	last   map[seriesKey]seriesValue
+}
+
+type seriesValue struct {
+	value  float64
+	scrape uint64
 }
 
 // Observe compares a scrape of proxy with the previous one and returns what grew. The
@@ -37,32 +50,40 @@ func (t *Tracker) Observe(proxy string, series []Series, now time.Time) []Delta 
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.proxies == nil {
-		t.proxies = map[string]map[seriesKey]float64{}
+		t.proxies = map[string]*proxySeries{}
 	}
-	last, known := t.proxies[proxy]
-	current := make(map[seriesKey]float64, min(len(series), t.MaxSeries))
+	ps, known := t.proxies[proxy]
+	if !known {
+		ps = &proxySeries{last: make(map[seriesKey]seriesValue, min(len(series), t.MaxSeries))}
+		t.proxies[proxy] = ps
+	}
+	ps.scrape++
 	var out []Delta
-	for _, s := range series {
-		if len(current) >= t.MaxSeries {
+	for i, s := range series {
+		if i >= t.MaxSeries {
 			break
 		}
 		key := seriesKey{s.Family, s.Labels}
-		current[key] = s.Value
-		prev, seen := last[key]
+		prev, seen := ps.last[key]
+		ps.last[key] = seriesValue{value: s.Value, scrape: ps.scrape}
 		var grew float64
 		switch {
 		case !known:
 			grew = s.Value
-		case !seen || s.Value < prev:
+		case !seen || s.Value < prev.value:
 			grew = s.Value // a new series, or a restarted proxy: all of it since
 		default:
-			grew = s.Value - prev
+			grew = s.Value - prev.value
 		}
 		if grew >= 1 {
 			out = append(out, Delta{Family: s.Family, Labels: s.Labels, Count: uint64(grew), Time: now, History: !known})
 		}
 	}
-	t.proxies[proxy] = current // series no longer on the page are forgotten
+	for key, v := range ps.last { // series no longer on the page are forgotten
+		if v.scrape != ps.scrape {
+			delete(ps.last, key)
+		}
+	}
 	return out
 }
 

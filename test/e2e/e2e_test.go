@@ -18,18 +18,21 @@ import (
 	"github.com/intent-mapper/intent-mapper/test/e2e/scenario"
 )
 
-var binary string
+// binary is intent-mapper; agentBinary is intent-mapper-agent, as the DaemonSet runs it.
+var binary, agentBinary string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "intent-mapper-e2e-bin")
 	if err != nil {
 		panic(err)
 	}
-	binary = filepath.Join(dir, "intent-mapper")
-	build := exec.Command("go", "build", "-o", binary, "../..")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		panic(fmt.Sprintf("building intent-mapper: %v", err))
+	binary, agentBinary = filepath.Join(dir, "intent-mapper"), filepath.Join(dir, "intent-mapper-agent")
+	for out, pkg := range map[string]string{binary: "../..", agentBinary: "../../cmd/intent-mapper-agent"} {
+		build := exec.Command("go", "build", "-o", out, pkg)
+		build.Stdout, build.Stderr = os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			panic(fmt.Sprintf("building %s: %v", out, err))
+		}
 	}
 	code := m.Run()
 	_ = os.RemoveAll(dir)
@@ -72,7 +75,7 @@ func start(t *testing.T, file string) *running {
 		}
 	})
 	sys, err := scenario.StartSystem(ctx, scenario.SystemOptions{
-		Binary: binary, Assets: assets, CRDs: crds, Dir: dir, Capture: root, ScrapePort: 15020,
+		Binary: binary, AgentBinary: agentBinary, Assets: assets, CRDs: crds, Dir: dir, Capture: root, ScrapePort: 15020,
 	})
 	if sys != nil {
 		t.Cleanup(sys.Stop)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,8 +74,10 @@ func TestSystemAgent(t *testing.T) {
 	}
 	ctx := context.Background()
 	t.Logf("staging %d network namespaces with %d connections each", netnsCount, connsPerNetns)
-	stageNamespaces(t)
-	agentScanEvery := 10 * time.Second // the agent's default; SYSTEM_AGENT_SCAN_SECONDS tries another
+	childEhash := size("SYSTEM_AGENT_CHILD_EHASH", 0) // the node tuning docs/performance.md describes
+	stageNamespaces(t, childEhash)
+	agentEnv := strings.Fields(os.Getenv("SYSTEM_AGENT_ENV")) // GOGC=50 GOMEMLIMIT=40MiB, say
+	agentScanEvery := 10 * time.Second                        // the agent's default; SYSTEM_AGENT_SCAN_SECONDS tries another
 	if secs := size("SYSTEM_AGENT_SCAN_SECONDS", 0); secs > 0 {
 		agentScanEvery = time.Duration(secs) * time.Second
 	}
@@ -84,8 +87,17 @@ func TestSystemAgent(t *testing.T) {
 		a := freeAddr(t)
 		agentArgs = append(agentArgs, "--pprof-bind-address", a)
 	}
+	dir := t.TempDir()
+	t.Cleanup(func() { // before dir goes: what the agent and the manager said, when the run failed
+		for _, name := range []string{"agent.log", "manager.log"} {
+			if raw, err := os.ReadFile(filepath.Join(dir, name)); err == nil && t.Failed() {
+				t.Logf("%s, last 4 KiB:\n%s", name, raw[max(0, len(raw)-4096):])
+			}
+		}
+	})
 	sys, err := scenario.StartSystem(ctx, scenario.SystemOptions{
-		Binary: buildBinary(t), Assets: assets(), CRDs: crdDir(), Dir: t.TempDir(), Capture: true, ScrapePort: 15020,
+		Binary: buildBinary(t), AgentBinary: buildAgent(t), Assets: assets(), CRDs: crdDir(), Dir: dir, Capture: true, ScrapePort: 15020,
+		AgentEnv: agentEnv,
 		AgentArgs: append([]string{"--report-interval", agentReportEvery.String(), "--scan-interval", agentScanEvery.String(),
 			"--scrape-interval", agentScrapeEvery.String(), "--metrics-bind-address", agentMetrics}, agentArgs...),
 	})
@@ -125,6 +137,7 @@ func TestSystemAgent(t *testing.T) {
 	}
 	m["load"] = map[string]any{"dnsAnswersPerSecondTarget": dnsAnswersPerSec, "networkNamespaces": netnsCount,
 		"connections": netnsCount * connsPerNetns, "sidecarPages": sidecarCount, "pageBytes": pageBytes, "pageSeries": pageSeries}
+	m["tuning"] = map[string]any{"agentEnv": agentEnv, "tcpChildEhashEntries": childEhash}
 	m["intervals"] = map[string]string{"scan": agentScanEvery.String(), "scrape": agentScrapeEvery.String(), "report": agentReportEvery.String()}
 	m["targets"] = map[string]float64{"rssMiB": rssTargetMiB, "cpuPercentOfOneCore": cpuTargetPercent}
 	waitReported(t, sys.Client)
@@ -135,7 +148,20 @@ func TestSystemAgent(t *testing.T) {
 
 // stageNamespaces makes the namespaces, each with a process holding its connections,
 // as a pod's sandbox holds its network namespace; all go away when the test ends.
-func stageNamespaces(t *testing.T) {
+// childEhash > 0 gives each its own TCP hash table of that many buckets
+// (net.ipv4.tcp_child_ehash_entries, read when a namespace is made; restored after).
+func stageNamespaces(t *testing.T, childEhash int) {
+	if childEhash > 0 {
+		const sysctl = "/proc/sys/net/ipv4/tcp_child_ehash_entries"
+		old, err := os.ReadFile(sysctl)
+		if err != nil {
+			t.Fatalf("this kernel has no per-namespace TCP hash tables (6.1 and later): %v", err)
+		}
+		if err := os.WriteFile(sysctl, []byte(strconv.Itoa(childEhash)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = os.WriteFile(sysctl, old, 0o644) }()
+	}
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -277,15 +303,19 @@ func (a *agentProbe) read(t *testing.T) map[string]*dto.MetricFamily {
 
 // warmUp waits until a scan has read every namespace and a round of pages was scraped.
 func (a *agentProbe) warmUp(t *testing.T) {
+	var last string
 	for range 120 {
-		if fams, err := tryMetrics(a.metrics); err == nil &&
-			counter(fams, "intentmapper_agent_scan_namespaces") > netnsCount &&
+		fams, err := tryMetrics(a.metrics)
+		if err == nil && counter(fams, "intentmapper_agent_scan_namespaces") > netnsCount &&
 			counter(fams, "intentmapper_agent_scraped_pages_total") >= sidecarCount {
 			return
 		}
+		last = fmt.Sprintf("namespaces %v, pages %v, mesh waiting %v, pod watch errors %v (metrics: %v)",
+			counter(fams, "intentmapper_agent_scan_namespaces"), counter(fams, "intentmapper_agent_scraped_pages_total"),
+			counter(fams, "intentmapper_agent_mesh_waiting"), counter(fams, "intentmapper_agent_pod_watch_errors_total"), err)
 		time.Sleep(time.Second)
 	}
-	t.Fatal("the agent never scanned every namespace and scraped every sidecar within two minutes")
+	t.Fatal("the agent never scanned every namespace and scraped every sidecar within two minutes; last: " + last)
 }
 
 // measure samples the process over window, then checks from the agent's own counters

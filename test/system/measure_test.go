@@ -18,9 +18,18 @@ import (
 
 // buildBinary builds intent-mapper from this tree.
 func buildBinary(t *testing.T) string {
-	bin := filepath.Join(t.TempDir(), "intent-mapper")
-	if out, err := exec.Command("go", "build", "-o", bin, "../..").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	return build(t, "intent-mapper", "../..")
+}
+
+// buildAgent builds intent-mapper-agent, the binary the agents' DaemonSet runs.
+func buildAgent(t *testing.T) string {
+	return build(t, "intent-mapper-agent", "../../cmd/intent-mapper-agent")
+}
+
+func build(t *testing.T, name, pkg string) string {
+	bin := filepath.Join(t.TempDir(), name)
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", name, err, out)
 	}
 	return bin
 }

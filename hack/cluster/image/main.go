@@ -1,4 +1,4 @@
-// Command image packs one static binary into a single-layer image and writes it as a
+// Command image packs static binaries into a single-layer image and writes it as a
 // docker-archive tarball that `ctr images import` reads, so the cluster tier's images
 // are built here and never pulled.
 package main
@@ -11,10 +11,11 @@ import (
 	"io"
 	"os"
 	"path"
+	"sort"
 	"strings"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -27,6 +28,7 @@ func main() {
 	out := flag.String("out", "", "tarball to write")
 	user := flag.String("user", "", "user the image runs as, e.g. 65532:65532")
 	cmd := flag.String("cmd", "", "default arguments, comma-separated")
+	also := flag.String("also", "", "more binaries to install at /NAME, comma-separated (not the entrypoint)")
 	flag.Parse()
 	if *binary == "" || *ref == "" || *out == "" {
 		flag.Usage()
@@ -35,18 +37,25 @@ func main() {
 	if *dest == "" {
 		*dest = "/" + path.Base(*binary)
 	}
-	if err := pack(*binary, *dest, *ref, *out, *user, *cmd); err != nil {
+	files := map[string]string{*dest: *binary}
+	for _, b := range strings.Split(*also, ",") {
+		if b != "" {
+			files["/"+path.Base(b)] = b
+		}
+	}
+	if err := pack(files, *dest, *ref, *out, *user, *cmd); err != nil {
 		fmt.Fprintln(os.Stderr, "image:", err)
 		os.Exit(1)
 	}
 }
 
-func pack(binary, dest, ref, out, user, cmd string) error {
+// pack writes an image holding files (path in the image: file here) whose entrypoint is dest.
+func pack(files map[string]string, dest, ref, out, user, cmd string) error {
 	tag, err := name.NewTag(ref)
 	if err != nil {
 		return err
 	}
-	layerTar, err := layerOf(binary, dest)
+	layerTar, err := layerOf(files)
 	if err != nil {
 		return err
 	}
@@ -77,23 +86,33 @@ func pack(binary, dest, ref, out, user, cmd string) error {
 	return tarball.WriteToFile(out, tag, img)
 }
 
-// layerOf is a tar with the binary at dest and a /tmp the programs may write to.
-func layerOf(binary, dest string) ([]byte, error) {
-	data, err := os.ReadFile(binary)
-	if err != nil {
-		return nil, err
-	}
+// layerOf is a tar with each binary at its path and a /tmp the programs may write to.
+func layerOf(files map[string]string) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	if err := tw.WriteHeader(&tar.Header{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777}); err != nil {
 		return nil, err
 	}
-	hdr := &tar.Header{Name: strings.TrimPrefix(dest, "/"), Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg}
-	if err := tw.WriteHeader(hdr); err != nil {
+	dests := make([]string, 0, len(files))
+	for dest := range files {
+		dests = append(dests, dest)
+	}
+	sort.Strings(dests) // the same files make the same layer
+	for _, dest := range dests {
+		data, err := os.ReadFile(files[dest])
+		if err != nil {
+			return nil, err
+		}
+		hdr := &tar.Header{Name: strings.TrimPrefix(dest, "/"), Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
 		return nil, err
 	}
-	if _, err := tw.Write(data); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), tw.Close()
+	return buf.Bytes(), nil
 }

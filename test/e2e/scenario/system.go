@@ -41,8 +41,9 @@ const (
 
 // SystemOptions say where the pieces are.
 type SystemOptions struct {
-	// Binary is the intent-mapper binary.
-	Binary string
+	// Binary is the intent-mapper binary; AgentBinary, when set, is intent-mapper-agent
+	// (what the DaemonSet runs), else the agent runs as "Binary agent".
+	Binary, AgentBinary string
 	// Assets holds kube-apiserver and etcd; CRDs holds the CRD manifests.
 	Assets, CRDs string
 	// Dir receives the kubeconfig, token, CA and logs.
@@ -60,6 +61,8 @@ type SystemOptions struct {
 	// AgentArgs are added to the agent's flags; a flag given again overrides the
 	// harness's own (its fast intervals, say).
 	AgentArgs []string
+	// AgentEnv is added to the agent's environment (GOGC=50, say).
+	AgentEnv []string
 }
 
 // System is a control plane with intent-mapper's manager and one agent running.
@@ -141,7 +144,7 @@ func (s *System) StartManager(ctx context.Context) error {
 	args := append([]string{"manager",
 		"--ingest-bind-address", s.ingestAddr, "--metrics-bind-address", metrics, "--metrics-secure=false", "--health-probe-bind-address", "0",
 		"--namespace", Namespace, "--agent-service-account", Namespace + "/" + AgentAccount, "--flush-interval", "1s"}, s.o.ManagerArgs...)
-	s.manager = s.command("manager", args...)
+	s.manager = s.command(s.o.Binary, "manager", args...)
 	if err := s.manager.Start(); err != nil {
 		return err
 	}
@@ -249,7 +252,7 @@ func (s *System) StartAgent(ctx context.Context) error {
 	if err := os.WriteFile(ca, []byte(cm.Data["ca.crt"]), 0o600); err != nil {
 		return err
 	}
-	args := []string{"agent", "--node", Node, "--interfaces", "lo",
+	args := []string{"--node", Node, "--interfaces", "lo",
 		"--manager-url", "https://" + s.ingestAddr + "/v1/reports", "--manager-server-name", IngestHost,
 		"--ca-file", ca, "--token-file", tokenFile, "--report-interval", "1s", "--scan-interval", "2s",
 		"--istio", "--kubeconfig", s.Kubeconfig, "--scrape-interval", "2s",
@@ -259,12 +262,17 @@ func (s *System) StartAgent(ctx context.Context) error {
 	}
 	args = append(args, s.o.AgentArgs...)
 	s.logf("starting the agent on node %s", Node)
-	s.agent = s.command("agent", args...)
+	binary := s.o.AgentBinary
+	if binary == "" {
+		binary, args = s.o.Binary, append([]string{"agent"}, args...)
+	}
+	s.agent = s.command(binary, "agent", args...)
+	s.agent.Env = append(s.agent.Env, s.o.AgentEnv...)
 	return s.agent.Start()
 }
 
-func (s *System) command(name string, args ...string) *exec.Cmd {
-	cmd := exec.Command(s.o.Binary, args...)
+func (s *System) command(binary, name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+s.Kubeconfig)
 	if log, err := os.OpenFile(filepath.Join(s.o.Dir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
 		cmd.Stdout, cmd.Stderr = log, log
