@@ -10,6 +10,7 @@ COPY api/ api/
 COPY agent/ agent/
 COPY controllers/ controllers/
 COPY declared/ declared/
+COPY gctune/ gctune/
 COPY kafka/ kafka/
 COPY resolved/ resolved/
 COPY cmd/intent-mapper-agent/ cmd/intent-mapper-agent/

@@ -13,6 +13,7 @@ import (
 
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
 	"github.com/intent-mapper/intent-mapper/controllers/ingest"
+	"github.com/intent-mapper/intent-mapper/gctune"
 )
 
 // Where the agent finds what it is given.
@@ -26,7 +27,7 @@ const (
 	// agentBinary is the agent alone, installed in the manager's image beside it.
 	agentBinary = "/intent-mapper-agent"
 	// agentMemoryLimitEnv carries the container's memory limit, in bytes, to the agent.
-	agentMemoryLimitEnv = "MEMORY_LIMIT"
+	agentMemoryLimitEnv = gctune.MemoryLimitEnv
 	tokenExpirySec      = 600 // the kubelet's shortest; it rotates the file at 80% of that
 )
 
