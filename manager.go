@@ -16,8 +16,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
-	"github.com/intent-mapper/intent-mapper/gctune"
 	"github.com/intent-mapper/intent-mapper/controllers"
+	"github.com/intent-mapper/intent-mapper/gctune"
 )
 
 var scheme = runtime.NewScheme()

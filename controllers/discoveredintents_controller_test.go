@@ -114,7 +114,7 @@ var _ = Describe("DiscoveredIntents API", func() {
 		var statusFields string
 		for _, m := range di.ManagedFields {
 			if m.Subresource == "status" {
-				statusFields = string(m.FieldsV1.Raw)
+				statusFields = m.FieldsV1.GetRawString()
 			}
 		}
 		Expect(statusFields).To(ContainSubstring(`"f:calls":{}`))
