@@ -16,43 +16,20 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/intent-mapper/intent-mapper/agent/pods/podstest"
 )
 
-// apiServer starts a real kube-apiserver and etcd; it returns a client for the test
-// and the watcher's config, read from a kubeconfig as a user writes it.
+// apiServer starts a real kube-apiserver; it returns a client for the test and the
+// agent's config, read from a kubeconfig as a user writes it.
 func apiServer(t *testing.T) (kubernetes.Interface, *Config) {
 	t.Helper()
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets, _ = filepath.Abs(filepath.Join("..", "..", "bin", "k8s"))
-	}
-	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
-		t.Fatalf("no kube-apiserver in %s: run make envtest-assets", assets)
-	}
-	env := &envtest.Environment{BinaryAssetsDirectory: assets}
-	cfg, err := env.Start()
+	cs, path := podstest.APIServer(t)
+	cfg, err := FromKubeconfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = env.Stop() })
-	user, err := env.AddUser(envtest.User{Name: "agent", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	watcherCfg, err := FromKubeconfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kubernetes.NewForConfigOrDie(cfg), watcherCfg
+	return cs, cfg
 }
 
 func createPod(t *testing.T, cs kubernetes.Interface, name, node, ip string, labels map[string]string) {
