@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -73,7 +72,7 @@ func TestDiscoveryFindsThisNodesProxies(t *testing.T) {
 		{IP: netip.MustParseAddr("10.244.1.9")},
 		{IP: netip.MustParseAddr("10.244.1.10"), Ztunnel: true},
 	}
-	waitFor(t, "the node's three proxies", func() bool {
+	podstest.WaitFor(t, "the node's three proxies", func() bool {
 		got := d.Proxies()
 		if len(got) != len(want) {
 			return false
@@ -90,20 +89,9 @@ func TestDiscoveryFindsThisNodesProxies(t *testing.T) {
 	if err := cs.CoreV1().Pods("shop").Delete(ctx, "client", metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the deleted proxy reported gone", func() bool {
+	podstest.WaitFor(t, "the deleted proxy reported gone", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(gone) == 1 && gone[0] == netip.MustParseAddr("10.244.1.7")
 	})
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for range 200 { // at most 20 s
-		if cond() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("never: %s", what)
 }

@@ -91,7 +91,7 @@ func TestWatcherKeepsOneNodesPods(t *testing.T) {
 		t.Fatal(err)
 	}
 	want = append(want[1:], "default/a5 10.244.1.6 true map[security.istio.io/tlsMode:istio]")
-	waitFor(t, "the watch to add a5 and remove a0", func() bool { return slices.Equal(names(w), want) })
+	podstest.WaitFor(t, "the watch to add a5 and remove a0", func() bool { return slices.Equal(names(w), want) })
 	mu.Lock()
 	defer mu.Unlock()
 	if !slices.Equal(gone, []string{"a0 10.244.1.1"}) {
@@ -175,15 +175,4 @@ func TestFromKubeconfigRefusesWhatItCannotUse(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for range 200 { // at most 20 s
-		if cond() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("never: %s", what)
 }

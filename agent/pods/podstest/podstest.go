@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -41,4 +42,16 @@ func APIServer(t *testing.T) (kubernetes.Interface, string) {
 		t.Fatal(err)
 	}
 	return kubernetes.NewForConfigOrDie(cfg), path
+}
+
+// WaitFor polls cond every 100 ms for at most 20 s, and fails the test if it never holds.
+func WaitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for range 200 {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("never: %s", what)
 }
