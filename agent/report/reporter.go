@@ -322,48 +322,59 @@ func (r *Reporter) send(ctx context.Context, rep *reportv1.Report) error {
 	}
 }
 
-// encode writes the report as gzipped JSON one observation at a time: marshalled
-// whole, a full report's JSON (8 MiB at 20,000 observations) stayed in the encoder's pool.
+// encode writes the report as gzipped JSON one observation at a time, so that a
+// full report's JSON (8 MiB at 20,000 observations) is never held whole. The fastest
+// level: reports cross the cluster network, and the agent's CPU is what it costs.
 func encode(rep *reportv1.Report) ([]byte, error) {
 	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a valid level: no error
 	head, err := json.Marshal(reportv1.Report{Version: rep.Version, Node: rep.Node, AgentTime: rep.AgentTime})
 	if err != nil {
 		return nil, err
 	}
-	_, _ = zw.Write(head[:len(head)-1]) // without its closing brace: the lists follow
-	enc := json.NewEncoder(zw)
-	err = errors.Join(
-		writeList(zw, enc, "dns", rep.DNS),
-		writeList(zw, enc, "connections", rep.Connections),
-		writeList(zw, enc, "http", rep.HTTP),
-		writeList(zw, enc, "mesh", rep.Mesh))
-	if err != nil {
-		return nil, err
-	}
-	_, _ = zw.Write([]byte("}\n"))
-	if err := zw.Close(); err != nil {
+	w := listWriter{out: zw, b: append(make([]byte, 0, 64<<10), head[:len(head)-1]...)} // without its closing brace: the lists follow
+	writeList(&w, "dns", rep.DNS, appendDNS)
+	writeList(&w, "connections", rep.Connections, appendConnection)
+	writeList(&w, "http", rep.HTTP, appendHTTP)
+	writeList(&w, "mesh", rep.Mesh, appendMesh)
+	w.b = append(w.b, "}\n"...)
+	w.flush()
+	if err := errors.Join(w.err, zw.Close()); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
 }
 
-// writeList writes `,"name":[...]`, left out when empty as omitempty leaves it.
-func writeList[T any](w io.Writer, enc *json.Encoder, name string, items []T) error {
-	if len(items) == 0 {
-		return nil
+// listWriter gathers JSON in b and hands it to out in blocks.
+type listWriter struct {
+	out io.Writer
+	b   []byte
+	err error
+}
+
+func (w *listWriter) flush() {
+	if w.err == nil {
+		_, w.err = w.out.Write(w.b)
 	}
-	_, _ = fmt.Fprintf(w, ",%q:[", name)
+	w.b = w.b[:0]
+}
+
+// writeList writes `,"name":[...]`, left out when empty as omitempty leaves it.
+func writeList[T any](w *listWriter, name string, items []T, appendItem func([]byte, *T) []byte) {
+	if len(items) == 0 {
+		return
+	}
+	w.b = append(append(append(w.b, ',', '"'), name...), `":[`...)
 	for i := range items {
 		if i > 0 {
-			_, _ = w.Write([]byte(","))
+			w.b = append(w.b, ',')
 		}
-		if err := enc.Encode(&items[i]); err != nil {
-			return err
+		w.b = appendItem(w.b, &items[i])
+		if len(w.b) >= 60<<10 {
+			w.flush()
 		}
 	}
-	_, err := w.Write([]byte("]"))
-	return err
+	w.b = append(w.b, ']')
 }
 
 // httpClient trusts the CA file as it is now, rebuilding the client when it changes.
