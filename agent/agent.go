@@ -85,7 +85,7 @@ func flags(o *options, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&r.BufferSize, "buffer-size", r.BufferSize, "observations kept while the manager is away; the oldest go first")
 	fs.StringVar(&o.interfaces, "interfaces", "", "comma-separated interfaces to capture on; all when empty")
 	fs.StringVar(&o.procRoot, "proc-root", "/proc", "the host's proc file system (/host/proc in the DaemonSet)")
-	fs.DurationVar(&o.scan, "scan-interval", 10*time.Second, "how often to scan /proc for connections")
+	fs.DurationVar(&o.scan, "scan-interval", 30*time.Second, "how often to scan /proc for established connections (SYNs show new ones as they open)")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", "127.0.0.1:9090", "address of the agent's Prometheus metrics, served without authentication: on the host network, keep it on loopback; 0 turns it off")
 	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "address of Go's profiles (/debug/pprof/), for finding where CPU and memory go; off (0) by default, keep it on loopback")
 	fs.BoolVar(&o.dns, "dns", true, "capture DNS answers")
@@ -226,10 +226,11 @@ func toDNS(a *packets.Answer) reportv1.DNSAnswer {
 func scanEvery(ctx context.Context, s *conns.Scanner, every time.Duration, rep *report.Reporter) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	observed := metrics.Observations.WithLabelValues("connection")
 	for {
 		now := time.Now()
 		st, err := s.Scan(func(c conns.Conn) {
-			metrics.Observations.WithLabelValues("connection").Inc()
+			observed.Inc()
 			rep.AddConnection(reportv1.Connection{Client: c.Client, Server: c.Server, Port: c.Port, Time: now})
 		})
 		if err == nil {

@@ -174,7 +174,7 @@ func agentArgs(spec *discoveryv1alpha1.IntentMapperSpec, o AgentOptions) []strin
 		"--heartbeat-file=" + agentHeartbeat,
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", agentMetrics), // the node's addresses get no unauthenticated metrics
 		"--report-interval=" + duration(iv.Report, 10*time.Second),
-		"--scan-interval=" + duration(iv.Scan, 10*time.Second),
+		"--scan-interval=" + duration(iv.Scan, 30*time.Second),
 		"--scrape-interval=" + duration(iv.Scrape, 15*time.Second),
 		fmt.Sprintf("--dns=%t", on(src.DNS, true)),
 		fmt.Sprintf("--connections=%t", on(src.Connections, true)),

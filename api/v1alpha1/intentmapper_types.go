@@ -79,8 +79,11 @@ type Intervals struct {
 	// +optional
 	Report *metav1.Duration `json:"report,omitempty"`
 
-	// scan is how often an agent reads /proc for established connections.
-	// +kubebuilder:default="10s"
+	// scan is how often an agent reads /proc for established connections. Each scan
+	// walks the node's TCP table once per pod network namespace, so it is the agent's
+	// largest cost on a busy node; new connections are seen as they open (SYNs), and
+	// half of lastSeenStep keeps lastSeen current for long-lived ones.
+	// +kubebuilder:default="30s"
 	// +optional
 	Scan *metav1.Duration `json:"scan,omitempty"`
 

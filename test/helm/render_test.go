@@ -190,7 +190,7 @@ agent:
   resources: {requests: {cpu: 50m, memory: 64Mi}}
   sources: {ambient: true, connections: true, dns: true, istio: false}
   tolerations: [{operator: Exists}]
-intervals: {flush: 2s, lastSeenStep: 30s, report: 20s, scan: 10s, scrape: 15s}
+intervals: {flush: 2s, lastSeenStep: 30s, report: 20s, scan: 30s, scrape: 15s}
 kafka: [{name: brokers, namespace: streaming}]
 maxPathsPerCall: 50
 retention: 24h

@@ -77,7 +77,7 @@ func TestSystemAgent(t *testing.T) {
 	childEhash := size("SYSTEM_AGENT_CHILD_EHASH", 0) // the node tuning docs/performance.md describes
 	stageNamespaces(t, childEhash)
 	agentEnv := strings.Fields(os.Getenv("SYSTEM_AGENT_ENV")) // GOGC=50 GOMEMLIMIT=40MiB, say
-	agentScanEvery := 10 * time.Second                        // the agent's default; SYSTEM_AGENT_SCAN_SECONDS tries another
+	agentScanEvery := 30 * time.Second                        // the agent's default; SYSTEM_AGENT_SCAN_SECONDS tries another
 	if secs := size("SYSTEM_AGENT_SCAN_SECONDS", 0); secs > 0 {
 		agentScanEvery = time.Duration(secs) * time.Second
 	}
