@@ -102,7 +102,7 @@ func DefaultDataPathOptions() DataPathOptions {
 		ShutdownBudget:        20 * time.Second,
 		ObjectBudget:          budget.Default,
 		Workers:               16,
-		MaxPendingEntries:     100_000,
+		MaxPendingEntries:     50_000,
 	}
 }
 
