@@ -39,7 +39,7 @@ func requestTags(r request) []envoytest.Tag {
 // sidecarStats are a sidecar's stats as Envoy holds them: per request, Istio's counter
 // and histogram; Istio's TCP counters; Envoy's own stats of clusters and listeners.
 func sidecarStats(requests []request) []*envoytest.Page {
-	var stats []envoytest.Stat
+	stats := make([]envoytest.Stat, 0, 3*len(requests)+3*200+1)
 	for _, r := range requests {
 		tags := requestTags(r)
 		stats = append(stats, envoytest.Istio("istio_requests_total", tags, r.count))

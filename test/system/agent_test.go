@@ -406,8 +406,8 @@ func saveProfiles(t *testing.T, base string) {
 	}
 }
 
-func fetchTo(url, path string) error {
-	resp, err := http.Get(url)
+func fetchTo(from, path string) error {
+	resp, err := http.Get(from)
 	if err != nil {
 		return err
 	}
