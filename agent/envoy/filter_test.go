@@ -184,6 +184,19 @@ func TestZtunnelIsAskedForItsWholePage(t *testing.T) {
 	}
 }
 
+// A query in --scrape-path is kept beside the filter.
+func TestTheFilterJoinsAQueryInThePath(t *testing.T) {
+	s := newSidecar()
+	s.set(clientGet(1))
+	addr := serve(t, "127.45.6.6:0", s)
+	p := poller(mustPort(t, addr))
+	p.Scraper.Path = "/stats/prometheus?usedonly"
+	calls, _, failed := p.Poll(context.Background(), []Proxy{{IP: netip.MustParseAddr("127.45.6.6")}}, t0)
+	if len(failed) != 0 || len(calls) != 1 || s.queries[0] != "usedonly&filter=istio_requests_total" {
+		t.Errorf("calls %+v, failed %v, queries %q", calls, failed, s.queries)
+	}
+}
+
 // Envoy matches the filter anywhere in a stat's internal name: the family's name is
 // in the native stats filter's names and in the Wasm plugin's, and in no other family's.
 func TestTheFilterMatchesEveryFormOfTheFamily(t *testing.T) {

@@ -116,8 +116,15 @@ func (s *Scraper) scrape(ctx context.Context, host, query string) ([]Series, err
 func (s *Scraper) scrapePort(ctx context.Context, host string, port int, query string) ([]Series, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	u := url.URL{Scheme: "http", Host: net.JoinHostPort(host, strconv.Itoa(port)), Path: s.Path, RawQuery: query}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	u := "http://" + net.JoinHostPort(host, strconv.Itoa(port)) + s.Path
+	switch {
+	case query == "":
+	case strings.Contains(s.Path, "?"): // --scrape-path may hold a query of its own
+		u += "&" + query
+	default:
+		u += "?" + query
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
