@@ -98,6 +98,7 @@ func flags(o *options, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.scraper.Port, "scrape-port", o.scraper.Port, "port of the proxies' merged metrics")
 	fs.IntVar(&o.scraper.FallbackPort, "scrape-fallback-port", o.scraper.FallbackPort, "port tried when --scrape-port does not answer (Envoy's own)")
 	fs.StringVar(&o.scraper.Path, "scrape-path", o.scraper.Path, "path of the proxies' metrics")
+	fs.BoolVar(&o.scraper.Filter, "scrape-filter", o.scraper.Filter, "ask sidecars and waypoints for istio_requests_total alone (Envoy's ?filter=, which pilot-agent passes on from Istio 1.24; older ones send the whole page, read as before); false for a proxy that answers the filter wrongly")
 	fs.StringVar(&o.ztunnelNS, "ztunnel-namespace", "istio-system", "namespace of ztunnel")
 	fs.StringVar(&o.ztunnelSel, "ztunnel-selector", "app=ztunnel", "labels of ztunnel pods")
 	fs.StringVar(&o.waypointSel, "waypoint-selector", "gateway.istio.io/managed=istio.io-mesh-controller", "labels of waypoint pods")

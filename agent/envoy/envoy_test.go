@@ -69,7 +69,7 @@ func (p *proxyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, p.body)
 }
 
-func serve(t *testing.T, addr string, h http.Handler) string {
+func serve(t testing.TB, addr string, h http.Handler) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -235,7 +235,7 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-func mustPort(t *testing.T, addr string) int {
+func mustPort(t testing.TB, addr string) int {
 	t.Helper()
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,13 +30,17 @@ var (
 		Name: "intentmapper_agent_scraped_pages_total",
 		Help: "Proxies' metrics pages fetched and parsed whole.",
 	})
+	bytesScraped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "intentmapper_agent_scraped_bytes_total",
+		Help: "Bytes of proxies' metrics pages read, whole or in part.",
+	})
 	linesSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "intentmapper_agent_scrape_lines_skipped_total",
 		Help: "Lines of proxies' metrics pages left out, by reason: overlong (over 64 KiB, any family), over-limit (of the families read, beyond the kept bytes or series).",
 	}, []string{"reason"})
 )
 
-func init() { metrics.Registry.MustRegister(scrapeErrors, pagesScraped, linesSkipped) }
+func init() { metrics.Registry.MustRegister(scrapeErrors, pagesScraped, bytesScraped, linesSkipped) }
 
 // acceptText asks for Prometheus' text format, which the parser reads, over
 // OpenMetrics.
@@ -53,19 +59,51 @@ type Scraper struct {
 	// up to MaxPage bytes.
 	MaxBytes int64
 	MaxPage  int64
+	// Filter asks Envoy pages for EnvoyFilter's families alone.
+	Filter bool
 }
 
 // DefaultScraper scrapes as the agent does by default.
 func DefaultScraper() *Scraper {
-	return &Scraper{Client: &http.Client{}, Port: 15020, FallbackPort: 15090, Path: "/stats/prometheus", Timeout: 5 * time.Second, MaxBytes: 16 << 20, MaxPage: 256 << 20}
+	return &Scraper{Client: &http.Client{}, Port: 15020, FallbackPort: 15090, Path: "/stats/prometheus", Timeout: 5 * time.Second,
+		MaxBytes: 16 << 20, MaxPage: 256 << 20, Filter: true}
 }
 
-// Scrape fetches and parses one proxy's page.
+// EnvoyFilter is the regular expression Envoy's admin keeps stats by when asked with
+// ?filter=: RE2, matched anywhere in a stat's internal name, which holds the family's
+// name in every form Istio writes ("istiocustom.istio_requests_total.reporter.…", or
+// the Wasm plugin's "…;.;istio_requests_total"). Of an Envoy page only request counts
+// are read: connection counts come from ztunnel.
+var EnvoyFilter = familyFilter(RequestsTotal)
+
+func familyFilter(families ...string) string {
+	quoted := make([]string, len(families))
+	for i, f := range families {
+		quoted[i] = regexp.QuoteMeta(f)
+	}
+	return strings.Join(quoted, "|")
+}
+
+// Scrape fetches and parses one proxy's page, whole.
 func (s *Scraper) Scrape(ctx context.Context, host string) ([]Series, error) {
-	series, err := s.scrapePort(ctx, host, s.Port)
+	return s.scrape(ctx, host, "")
+}
+
+// ScrapeEnvoy fetches and parses an Envoy proxy's page (a sidecar's or a waypoint's),
+// asking for EnvoyFilter's families alone when s.Filter is on. A proxy that ignores
+// the query sends the whole page, which parses the same.
+func (s *Scraper) ScrapeEnvoy(ctx context.Context, host string) ([]Series, error) {
+	if !s.Filter {
+		return s.scrape(ctx, host, "")
+	}
+	return s.scrape(ctx, host, url.Values{"filter": {EnvoyFilter}}.Encode())
+}
+
+func (s *Scraper) scrape(ctx context.Context, host, query string) ([]Series, error) {
+	series, err := s.scrapePort(ctx, host, s.Port, query)
 	var unreachable *net.OpError
 	if errors.As(err, &unreachable) && s.FallbackPort != 0 {
-		series, err = s.scrapePort(ctx, host, s.FallbackPort)
+		series, err = s.scrapePort(ctx, host, s.FallbackPort, query)
 	}
 	if err != nil {
 		scrapeErrors.WithLabelValues(reason(err)).Inc()
@@ -75,11 +113,18 @@ func (s *Scraper) Scrape(ctx context.Context, host string) ([]Series, error) {
 	return series, err
 }
 
-func (s *Scraper) scrapePort(ctx context.Context, host string, port int) ([]Series, error) {
+func (s *Scraper) scrapePort(ctx context.Context, host string, port int, query string) ([]Series, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	url := "http://" + net.JoinHostPort(host, strconv.Itoa(port)) + s.Path
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	u := "http://" + net.JoinHostPort(host, strconv.Itoa(port)) + s.Path
+	switch {
+	case query == "":
+	case strings.Contains(s.Path, "?"): // --scrape-path may hold a query of its own
+		u += "&" + query
+	default:
+		u += "?" + query
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +139,7 @@ func (s *Scraper) scrapePort(ctx context.Context, host string, port int) ([]Seri
 	}
 	body := &io.LimitedReader{R: resp.Body, N: s.MaxPage + 1}
 	series, skipped, err := Parse(body, s.MaxBytes)
+	bytesScraped.Add(float64(s.MaxPage + 1 - body.N))
 	if body.N <= 0 {
 		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, s.MaxPage)
 	}
@@ -162,7 +208,11 @@ func (p *Poller) Poll(ctx context.Context, proxies []Proxy, now time.Time) ([]re
 			if p.Host != nil {
 				host = p.Host(proxy)
 			}
-			series, err := p.Scraper.Scrape(ctx, host)
+			scrape := p.Scraper.ScrapeEnvoy
+			if proxy.Ztunnel {
+				scrape = p.Scraper.Scrape // ztunnel is not Envoy: it has no filter
+			}
+			series, err := scrape(ctx, host)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +27,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/intent-mapper/intent-mapper/agent/envoy"
 	discoveryv1alpha1 "github.com/intent-mapper/intent-mapper/api/v1alpha1"
 	"github.com/intent-mapper/intent-mapper/test/e2e/scenario"
 )
@@ -87,6 +90,10 @@ func TestSystemAgent(t *testing.T) {
 		a := freeAddr(t)
 		agentArgs = append(agentArgs, "--pprof-bind-address", a)
 	}
+	scrapeFilter := os.Getenv("SYSTEM_AGENT_SCRAPE_FILTER") != "off" // off measures whole pages, as before Istio 1.24
+	if !scrapeFilter {
+		agentArgs = append(agentArgs, "--scrape-filter=false")
+	}
 	dir := t.TempDir()
 	t.Cleanup(func() { // before dir goes: what the agent and the manager said, when the run failed
 		for _, name := range []string{"agent.log", "manager.log"} {
@@ -110,7 +117,7 @@ func TestSystemAgent(t *testing.T) {
 	if err := stageLoadPods(ctx, sys.Client); err != nil {
 		t.Fatal(err)
 	}
-	pageBytes := serveSidecars(t)
+	pageBytes, filteredBytes := serveSidecars(t)
 	dns := startDNSLoad(t)
 	if err := sys.StartAgent(ctx); err != nil {
 		t.Fatal(err)
@@ -136,7 +143,8 @@ func TestSystemAgent(t *testing.T) {
 		saveProfiles(t, "http://"+agentArgs[1])
 	}
 	m["load"] = map[string]any{"dnsAnswersPerSecondTarget": dnsAnswersPerSec, "networkNamespaces": netnsCount,
-		"connections": netnsCount * connsPerNetns, "sidecarPages": sidecarCount, "pageBytes": pageBytes, "pageSeries": pageSeries}
+		"connections": netnsCount * connsPerNetns, "sidecarPages": sidecarCount, "pageBytes": pageBytes, "pageSeries": pageSeries,
+		"scrapeFilter": scrapeFilter, "filteredPageBytes": filteredBytes}
 	m["tuning"] = map[string]any{"agentEnv": agentEnv, "tcpChildEhashEntries": childEhash}
 	m["intervals"] = map[string]string{"scan": agentScanEvery.String(), "scrape": agentScrapeEvery.String(), "report": agentReportEvery.String()}
 	m["targets"] = map[string]float64{"rssMiB": rssTargetMiB, "cpuPercentOfOneCore": cpuTargetPercent}
@@ -349,6 +357,7 @@ func (a *agentProbe) measure(t *testing.T, window time.Duration, dns *dnsLoad) m
 		"connectionObservations":  delta("intentmapper_agent_observations_total", "kind", "connection"),
 		"pagesScraped":            delta("intentmapper_agent_scraped_pages_total", "", ""),
 		"scrapeErrors":            delta("intentmapper_agent_scrape_errors_total", "", ""),
+		"pageBytesRead":           delta("intentmapper_agent_scraped_bytes_total", "", ""),
 		"httpObservations":        delta("intentmapper_agent_observations_total", "kind", "http"),
 		"reportsSent":             delta("intentmapper_agent_reports_total", "result", "sent"),
 		"observationsDropped":     delta("intentmapper_agent_dropped_observations_total", "", ""),
@@ -397,8 +406,8 @@ func saveProfiles(t *testing.T, base string) {
 	}
 }
 
-func fetchTo(url, path string) error {
-	resp, err := http.Get(url)
+func fetchTo(from, path string) error {
+	resp, err := http.Get(from)
 	if err != nil {
 		return err
 	}
@@ -449,12 +458,11 @@ func freeAddr(t *testing.T) string {
 }
 
 // serveSidecars serves every sidecar's page on its pod IP at :15020, as pilot-agent
-// does, and returns a page's size.
-func serveSidecars(t *testing.T) int {
+// does, and returns a page's size, whole and as the agent's filter asks.
+func serveSidecars(t *testing.T) (size, filtered int) {
 	static := sidecarStatic()
-	var size int
 	for k := range sidecarCount {
-		sc := &sidecarPage{workload: fmt.Sprintf("sidecar-%d", k), static: static}
+		sc := newSidecarPage(fmt.Sprintf("sidecar-%d", k), static)
 		ln, err := net.Listen("tcp", net.JoinHostPort(sidecarIP(k), "15020"))
 		if err != nil {
 			t.Fatal(err)
@@ -462,9 +470,16 @@ func serveSidecars(t *testing.T) int {
 		srv := &http.Server{Handler: sc, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		t.Cleanup(func() { _ = srv.Close() })
-		size = len(static) + len(sc.requests())
+		size, filtered = pageSize(sc, ""), pageSize(sc, "?filter="+url.QueryEscape(envoy.EnvoyFilter))
 	}
-	return size
+	return size, filtered
+}
+
+// pageSize is the bytes of a sidecar's page, asked with query.
+func pageSize(s *sidecarPage, query string) int {
+	rec := httptest.NewRecorder()
+	s.served.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/stats/prometheus"+query, nil))
+	return rec.Body.Len()
 }
 
 // dnsLoad counts the answers its server sent.

@@ -4,11 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"strings"
 	"sync/atomic"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/intent-mapper/intent-mapper/agent/envoy/envoytest"
 )
 
 // A busy sidecar's page, in the proportions `make bench` uses for agent/envoy:
@@ -22,67 +23,78 @@ const (
 var histogramBounds = []string{"0.5", "1", "5", "10", "25", "50", "100", "250", "500", "1000", "2500", "5000",
 	"10000", "30000", "60000", "300000", "600000", "1.8e+06", "3.6e+06", "+Inf"}
 
-// requestLabels are the labels Istio's stats put on a request series, as the mesh
-// writes them once a Telemetry adds request_method and request_path.
-func requestLabels(source string, i int) string {
+// requestTags are the tags Istio's stats put on a request's stats, as the mesh writes
+// them once a Telemetry adds request_method and request_path.
+func requestTags(source string, i int) []envoytest.Tag {
 	dest := fmt.Sprintf("server-%d", i%loadServers)
-	return fmt.Sprintf(`reporter="source",source_workload=%q,source_workload_namespace=%q,source_principal="spiffe://cluster.local/ns/%[2]s/sa/default",source_app=%[1]q,source_version="unknown",source_cluster="Kubernetes",source_canonical_service=%[1]q,source_canonical_revision="latest",destination_workload=%[3]q,destination_workload_namespace=%[2]q,destination_principal="spiffe://cluster.local/ns/%[2]s/sa/default",destination_app=%[3]q,destination_version="unknown",destination_service="%[3]s.%[2]s.svc.cluster.local",destination_service_name=%[3]q,destination_service_namespace=%[2]q,destination_canonical_service=%[3]q,destination_canonical_revision="latest",destination_cluster="Kubernetes",request_protocol="http",response_code="200",grpc_response_status="",response_flags="-",connection_security_policy="mutual_tls",request_method="GET",request_path="/api/v1/items-%[4]d"`,
-		source, loadNamespace, dest, i)
+	ns, principal := loadNamespace, "spiffe://cluster.local/ns/"+loadNamespace+"/sa/default"
+	return envoytest.Tags("reporter", "source", "source_workload", source, "source_workload_namespace", ns,
+		"source_principal", principal, "source_app", source, "source_version", "unknown", "source_cluster", "Kubernetes",
+		"source_canonical_service", source, "source_canonical_revision", "latest",
+		"destination_workload", dest, "destination_workload_namespace", ns, "destination_principal", principal,
+		"destination_app", dest, "destination_version", "unknown", "destination_service", dest+"."+ns+".svc.cluster.local",
+		"destination_service_name", dest, "destination_service_namespace", ns, "destination_canonical_service", dest,
+		"destination_canonical_revision", "latest", "destination_cluster", "Kubernetes", "request_protocol", "http",
+		"response_code", "200", "grpc_response_status", "", "response_flags", "-", "connection_security_policy", "mutual_tls",
+		"request_method", "GET", "request_path", fmt.Sprintf("/api/v1/items-%d", i))
 }
 
 // sidecarStatic is the part of a page that does not change between scrapes (the agent
-// skips these families, so their values do not matter, only their bytes).
-func sidecarStatic() []byte {
-	var b strings.Builder
+// skips these stats, so their values do not matter, only their bytes), with the
+// internal names Envoy filters on.
+func sidecarStatic() *envoytest.Page {
+	var stats []envoytest.Stat
 	series := pageRequests
 	for _, h := range []string{"istio_request_duration_milliseconds", "istio_request_bytes", "istio_response_bytes"} {
-		fmt.Fprintf(&b, "# TYPE %s histogram\n", h)
 		for i := range pageRequests {
-			labels := requestLabels("sidecar", i)
+			stat := envoytest.Istio(h, requestTags("sidecar", i), float64(40*i))
 			for _, le := range histogramBounds {
-				fmt.Fprintf(&b, "%s_bucket{%s,le=%q} %d\n", h, labels, le, i)
+				stat.Buckets = append(stat.Buckets, envoytest.Bucket{Le: le, Count: uint64(i)})
 			}
-			fmt.Fprintf(&b, "%s_sum{%s} %d\n%s_count{%s} %d\n", h, labels, 40*i, h, labels, i)
+			stats = append(stats, stat)
 			series += len(histogramBounds) + 2
 		}
 	}
 	for n := 0; series < pageSeries; n, series = n+1, series+1 {
-		if n%500 == 0 {
-			fmt.Fprintf(&b, "# TYPE envoy_cluster_upstream_stat_%d counter\n", n/500)
-		}
-		fmt.Fprintf(&b, "envoy_cluster_upstream_stat_%d{envoy_cluster_name=\"outbound|%d||server-%d.%s.svc.cluster.local\"} %d\n",
-			n/500, serverPort, n%500, loadNamespace, n)
+		cluster := fmt.Sprintf("outbound|%d||server-%d.%s.svc.cluster.local", serverPort, n%500, loadNamespace)
+		stats = append(stats, envoytest.Cluster(cluster, fmt.Sprintf("upstream_stat_%d", n/500), float64(n)))
 	}
-	return []byte(b.String())
+	return envoytest.NewPage(stats)
 }
 
-// sidecarPage serves one sidecar's page; every request series grows between scrapes,
-// as on a busy sidecar.
+// sidecarPage serves one sidecar's page as pilot-agent does, filtered as Envoy filters;
+// every request series grows between scrapes, as on a busy sidecar.
 type sidecarPage struct {
 	workload string
-	static   []byte
+	static   *envoytest.Page
 	scrapes  atomic.Int64
+	tags     [][]envoytest.Tag
+	served   envoytest.Sidecar
 }
 
-func (s *sidecarPage) requests() []byte {
-	n := s.scrapes.Load()
-	var b strings.Builder
-	b.WriteString("# TYPE istio_requests_total counter\n")
+func newSidecarPage(workload string, static *envoytest.Page) *sidecarPage {
+	s := &sidecarPage{workload: workload, static: static}
 	for i := range pageRequests {
-		fmt.Fprintf(&b, "istio_requests_total{%s} %d\n", requestLabels(s.workload, i), n*int64(i+1))
+		s.tags = append(s.tags, requestTags(workload, i))
 	}
-	return []byte(b.String())
+	s.served.Envoy = func() []*envoytest.Page { return []*envoytest.Page{s.requests(), s.static} }
+	return s
+}
+
+func (s *sidecarPage) requests() *envoytest.Page {
+	n := s.scrapes.Load()
+	stats := make([]envoytest.Stat, pageRequests)
+	for i := range stats {
+		stats[i] = envoytest.Istio("istio_requests_total", s.tags[i], float64(n*int64(i+1)))
+	}
+	return envoytest.NewPage(stats)
 }
 
 func (s *sidecarPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/stats/prometheus" {
-		http.NotFound(w, r)
-		return
+	if r.URL.Path == "/stats/prometheus" {
+		s.scrapes.Add(1)
 	}
-	s.scrapes.Add(1)
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	_, _ = w.Write(s.requests())
-	_, _ = w.Write(s.static)
+	s.served.ServeHTTP(w, r)
 }
 
 // queryA is a DNS query for name's A record.
