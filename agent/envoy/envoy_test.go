@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -334,6 +335,24 @@ func TestTrackerForgetsSeriesThatLeaveThePage(t *testing.T) {
 	} {
 		if got := counts(tr.Observe("p", step.page, now)); !maps.Equal(got, step.want) {
 			t.Errorf("scrape %d: grew %v, want %v", i+2, got, step.want)
+		}
+	}
+}
+
+// TestLabelValuesShareOneStringAndStayBounded: a value seen again is the string kept
+// the first time, and values that never repeat (ids in paths) do not grow the table.
+func TestLabelValuesShareOneStringAndStayBounded(t *testing.T) {
+	in := interner{m: map[string]string{}}
+	first := in.get([]byte("/api/v1/cart"))
+	if again := in.get([]byte("/api/v1/cart")); unsafe.StringData(again) != unsafe.StringData(first) {
+		t.Fatal("an equal value got a string of its own")
+	}
+	for i := range 3 * maxInterned {
+		if v := in.get(fmt.Appendf(nil, "/orders/%d", i)); v != fmt.Sprintf("/orders/%d", i) {
+			t.Fatalf("value %d read back as %q", i, v)
+		}
+		if len(in.m) > maxInterned {
+			t.Fatalf("%d values kept, over the bound %d", len(in.m), maxInterned)
 		}
 	}
 }

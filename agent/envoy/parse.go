@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // The metric families read; every other family is skipped before parsing.
@@ -75,8 +76,16 @@ type pageParser struct {
 	skipped  Skipped
 }
 
+// readers are the pages' line buffers, reused: a scrape round reads a page per proxy.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, maxLine) }}
+
 func (p *pageParser) read(page io.Reader) error {
-	r := bufio.NewReaderSize(page, maxLine)
+	r := readers.Get().(*bufio.Reader)
+	r.Reset(page)
+	defer func() {
+		r.Reset(nil)
+		readers.Put(r)
+	}()
 	for {
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {

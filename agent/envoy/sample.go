@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -23,20 +24,58 @@ func parseSample(rest []byte) (Labels, float64, error) {
 			return l, 0, err
 		}
 	}
-	fields := bytes.Fields(rest)
-	if len(fields) == 0 || len(fields) > 2 {
+	value, stamp, ok := valueAndStamp(rest)
+	if !ok {
 		return l, 0, errSample
 	}
-	v, err := strconv.ParseFloat(string(fields[0]), 64)
+	v, err := strconv.ParseFloat(string(value), 64)
 	if err != nil {
 		return l, 0, errSample
 	}
-	if len(fields) == 2 {
-		if _, err := strconv.ParseInt(string(fields[1]), 10, 64); err != nil {
+	if stamp != nil {
+		if _, err := strconv.ParseInt(string(stamp), 10, 64); err != nil {
 			return l, 0, errSample
 		}
 	}
 	return l, v, nil
+}
+
+// valueAndStamp splits "value [timestamp]", separated by blanks, without allocating.
+func valueAndStamp(in []byte) (value, stamp []byte, ok bool) {
+	in = bytes.Trim(in, " \t")
+	i := bytes.IndexAny(in, " \t")
+	if i < 0 {
+		return in, nil, len(in) > 0
+	}
+	value, stamp = in[:i], bytes.TrimLeft(in[i:], " \t")
+	return value, stamp, !bytes.ContainsAny(stamp, " \t")
+}
+
+// interner hands out one string for equal label values across pages and scrapes:
+// a proxy's page repeats the same workloads and paths every time, and a tracked
+// series keeps its strings, so after the first scrape they cost nothing.
+type interner struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// maxInterned bounds the table; values that never repeat (ids in paths) start it over.
+const maxInterned = 20_000
+
+var labelValues = interner{m: map[string]string{}}
+
+func (in *interner) get(b []byte) string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if s, ok := in.m[string(b)]; ok {
+		return s
+	}
+	if len(in.m) >= maxInterned {
+		clear(in.m)
+	}
+	s := string(b)
+	in.m[s] = s
+	return s
 }
 
 // parseLabels reads name="value" pairs up to the closing brace and returns what
@@ -70,7 +109,7 @@ func parseLabels(in []byte, l *Labels) ([]byte, error) {
 			if slices.Contains(kept[:nkept], f) {
 				return nil, errSample
 			}
-			kept[nkept], *f = f, string(value)
+			kept[nkept], *f = f, labelValues.get(value)
 			nkept++
 		}
 		in = bytes.TrimLeft(after, " \t")

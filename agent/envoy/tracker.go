@@ -58,7 +58,7 @@ func (t *Tracker) Observe(proxy string, series []Series, now time.Time) []Delta 
 		t.proxies[proxy] = ps
 	}
 	ps.scrape++
-	var out []Delta
+	out := make([]Delta, 0, min(len(series), t.MaxSeries)) // on a busy proxy most series grow
 	for i, s := range series {
 		if i >= t.MaxSeries {
 			break
