@@ -69,34 +69,19 @@ func sameJSON(t *testing.T, got []byte, v any) {
 	}
 }
 
+// checkAppender holds an appender to encoding/json, with every field set and with none.
+func checkAppender[T any](t *testing.T, appendTo func([]byte, *T) []byte) {
+	var full, empty T
+	fill(t, reflect.ValueOf(&full).Elem())
+	sameJSON(t, appendTo(nil, &full), full)
+	sameJSON(t, appendTo(nil, &empty), empty)
+}
+
 func TestAppendersEncodeAsEncodingJSON(t *testing.T) {
-	check := func(t *testing.T, v any, appendTo func() []byte) {
-		sameJSON(t, appendTo(), v)
-	}
-	t.Run("dns", func(t *testing.T) {
-		var full, empty reportv1.DNSAnswer
-		fill(t, reflect.ValueOf(&full).Elem())
-		check(t, full, func() []byte { return appendDNS(nil, &full) })
-		check(t, empty, func() []byte { return appendDNS(nil, &empty) })
-	})
-	t.Run("connection", func(t *testing.T) {
-		var full, empty reportv1.Connection
-		fill(t, reflect.ValueOf(&full).Elem())
-		check(t, full, func() []byte { return appendConnection(nil, &full) })
-		check(t, empty, func() []byte { return appendConnection(nil, &empty) })
-	})
-	t.Run("http", func(t *testing.T) {
-		var full, empty reportv1.HTTPCall
-		fill(t, reflect.ValueOf(&full).Elem())
-		check(t, full, func() []byte { return appendHTTP(nil, &full) })
-		check(t, empty, func() []byte { return appendHTTP(nil, &empty) })
-	})
-	t.Run("mesh", func(t *testing.T) {
-		var full, empty reportv1.MeshCall
-		fill(t, reflect.ValueOf(&full).Elem())
-		check(t, full, func() []byte { return appendMesh(nil, &full) })
-		check(t, empty, func() []byte { return appendMesh(nil, &empty) })
-	})
+	t.Run("dns", func(t *testing.T) { checkAppender(t, appendDNS) })
+	t.Run("connection", func(t *testing.T) { checkAppender(t, appendConnection) })
+	t.Run("http", func(t *testing.T) { checkAppender(t, appendHTTP) })
+	t.Run("mesh", func(t *testing.T) { checkAppender(t, appendMesh) })
 }
 
 // TestEncodedReportDecodes reads a full report back as the manager does and finds
