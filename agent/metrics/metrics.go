@@ -24,7 +24,7 @@ var (
 	// Reports counts reports sent, by result: sent, retried, refused.
 	Reports = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "intentmapper_agent_reports_total",
-		Help: "Reports by result: sent, failed (kept and retried), refused (malformed, dropped).",
+		Help: "Reports by result: sent, failed (kept and retried), split (too large for the manager: sent again in halves), refused (malformed, dropped).",
 	}, []string{"result"})
 	// Buffered is the number of observations waiting to be sent.
 	Buffered = prometheus.NewGauge(prometheus.GaugeOpts{

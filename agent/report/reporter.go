@@ -251,7 +251,10 @@ func split(rep *reportv1.Report, limit int) []*reportv1.Report {
 
 // errRetry marks a failure worth retrying: the manager away, overloaded, or a token
 // or certificate not yet valid.
-var errRetry = errors.New("will retry")
+var (
+	errRetry    = errors.New("will retry")
+	errTooLarge = errors.New("report too large")
+)
 
 // flush sends the outbox in order, stopping at the first failure to retry.
 func (r *Reporter) flush(ctx context.Context) error {
@@ -269,6 +272,11 @@ func (r *Reporter) flush(ctx context.Context) error {
 			metrics.Reports.WithLabelValues("failed").Inc()
 			return err
 		}
+		if errors.Is(err, errTooLarge) && rep.Len() > 1 {
+			r.split(rep)
+			metrics.Reports.WithLabelValues("split").Inc()
+			continue
+		}
 		r.mu.Lock()
 		if len(r.outbox) > 0 && r.outbox[0] == rep {
 			r.outbox = r.outbox[1:]
@@ -283,6 +291,36 @@ func (r *Reporter) flush(ctx context.Context) error {
 		}
 		metrics.Reports.WithLabelValues("sent").Inc()
 	}
+}
+
+// split replaces a report the manager found too large (its bound is in bytes, the
+// batch's in observations: long paths fill a batch sooner) with its two halves, sent
+// in its place, so that nothing is dropped for its size alone.
+func (r *Reporter) split(rep *reportv1.Report) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.outbox) == 0 || r.outbox[0] != rep {
+		return
+	}
+	first, second := halves(rep)
+	r.outbox = append([]*reportv1.Report{first, second}, r.outbox[1:]...)
+}
+
+// halves cuts a report of two or more observations in two non-empty reports, in order.
+func halves(rep *reportv1.Report) (*reportv1.Report, *reportv1.Report) {
+	first := &reportv1.Report{Version: rep.Version, Node: rep.Node}
+	second := &reportv1.Report{Version: rep.Version, Node: rep.Node}
+	left := rep.Len() / 2
+	first.DNS, second.DNS, left = cut(rep.DNS, left)
+	first.Connections, second.Connections, left = cut(rep.Connections, left)
+	first.HTTP, second.HTTP, left = cut(rep.HTTP, left)
+	first.Mesh, second.Mesh, _ = cut(rep.Mesh, left)
+	return first, second
+}
+
+func cut[T any](items []T, n int) (head, tail []T, left int) {
+	k := min(n, len(items))
+	return items[:k:k], items[k:], n - k
 }
 
 func (r *Reporter) send(ctx context.Context, rep *reportv1.Report) error {
@@ -315,7 +353,9 @@ func (r *Reporter) send(ctx context.Context, rep *reportv1.Report) error {
 	switch {
 	case resp.StatusCode < 300:
 		return nil
-	case resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusRequestEntityTooLarge || resp.StatusCode == http.StatusUnsupportedMediaType:
+	case resp.StatusCode == http.StatusRequestEntityTooLarge:
+		return fmt.Errorf("%w: manager answered %d: %s", errTooLarge, resp.StatusCode, msg)
+	case resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnsupportedMediaType:
 		return fmt.Errorf("manager refused the report (%d): %s", resp.StatusCode, msg)
 	default:
 		return fmt.Errorf("%w: manager answered %d: %s", errRetry, resp.StatusCode, msg)

@@ -31,6 +31,9 @@ type manager struct {
 	mu      sync.Mutex
 	seen    map[netip.Addr]bool // clients of the connections received
 	reports int
+	// maxBody, when set, is the largest report taken after decompression, as the
+	// manager's --max-report-bytes: a larger one is answered 413.
+	maxBody atomic.Int64
 }
 
 func newManager(t *testing.T) *manager {
@@ -50,8 +53,17 @@ func newManager(t *testing.T) *manager {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		raw, err := io.ReadAll(zr)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if limit := m.maxBody.Load(); limit > 0 && int64(len(raw)) > limit {
+			http.Error(w, "report too large", http.StatusRequestEntityTooLarge)
+			return
+		}
 		rep := &reportv1.Report{}
-		if err := json.NewDecoder(zr).Decode(rep); err != nil || rep.Validate() != nil {
+		if err := json.Unmarshal(raw, rep); err != nil || rep.Validate() != nil {
 			http.Error(w, "bad report", http.StatusBadRequest)
 			return
 		}
@@ -232,5 +244,40 @@ func TestEncodedReportReadsBackWhole(t *testing.T) {
 	}
 	if bytes.Contains(raw, []byte(`"mesh"`)) {
 		t.Errorf("an empty list written: %s", raw)
+	}
+}
+
+// TestATooLargeReportIsSentInHalves: the manager bounds a report in bytes, the agent
+// a batch in observations; a batch of long names over the manager's bound arrives
+// whole, in smaller reports, and none of it is dropped.
+func TestATooLargeReportIsSentInHalves(t *testing.T) {
+	m := newManager(t)
+	m.maxBody.Store(2 << 10) // a handful of observations
+	dropped := testutil.ToFloat64(metrics.Dropped.WithLabelValues("refused"))
+	split := testutil.ToFloat64(metrics.Reports.WithLabelValues("split"))
+	r, _ := startReporter(t, m, 1000)
+	addConnections(r, 0, 40) // one batch: MaxPerReport is 40
+	eventually(t, "all 40 clients received", func() bool { return m.received() == 40 })
+	if got := testutil.ToFloat64(metrics.Reports.WithLabelValues("split")) - split; got < 1 {
+		t.Errorf("%v reports split, want at least one", got)
+	}
+	if got := testutil.ToFloat64(metrics.Dropped.WithLabelValues("refused")) - dropped; got != 0 {
+		t.Errorf("%v observations dropped", got)
+	}
+}
+
+func TestHalvesKeepEveryObservationInOrder(t *testing.T) {
+	rep := fullReport()
+	first, second := halves(rep)
+	if first.Len() == 0 || second.Len() == 0 || first.Len()+second.Len() != rep.Len() {
+		t.Fatalf("halves of %d: %d and %d", rep.Len(), first.Len(), second.Len())
+	}
+	joined := append(append([]reportv1.Connection{}, first.Connections...), second.Connections...)
+	if len(joined) != len(rep.Connections) || joined[len(joined)-1] != rep.Connections[len(rep.Connections)-1] {
+		t.Fatalf("connections out of order: %d of %d", len(joined), len(rep.Connections))
+	}
+	two := &reportv1.Report{Version: rep.Version, Node: rep.Node, Mesh: make([]reportv1.MeshCall, 2)}
+	if a, b := halves(two); a.Len() != 1 || b.Len() != 1 {
+		t.Fatalf("two observations halved into %d and %d", a.Len(), b.Len())
 	}
 }
