@@ -355,4 +355,15 @@ func TestLabelValuesShareOneStringAndStayBounded(t *testing.T) {
 			t.Fatalf("%d values kept, over the bound %d", len(in.m), maxInterned)
 		}
 	}
+	long := strings.Repeat("p", maxInternedValue)
+	for i := range 3 * maxInternedBytes / maxInternedValue {
+		in.get(fmt.Appendf(nil, "%s%d", long[:maxInternedValue-8], i))
+		if in.bytes > maxInternedBytes {
+			t.Fatalf("%d bytes kept, over the bound %d", in.bytes, maxInternedBytes)
+		}
+	}
+	kept := len(in.m)
+	if v := in.get([]byte(long + "/too-long")); v != long+"/too-long" || len(in.m) != kept {
+		t.Fatalf("a value over %d bytes was kept (%d values, were %d)", maxInternedValue, len(in.m), kept)
+	}
 }

@@ -41,6 +41,7 @@ func parseSample(rest []byte) (Labels, float64, error) {
 }
 
 // valueAndStamp splits "value [timestamp]", separated by blanks, without allocating.
+// The text format separates them with spaces or tabs only (bytes.Fields took any space).
 func valueAndStamp(in []byte) (value, stamp []byte, ok bool) {
 	in = bytes.Trim(in, " \t")
 	i := bytes.IndexAny(in, " \t")
@@ -55,26 +56,37 @@ func valueAndStamp(in []byte) (value, stamp []byte, ok bool) {
 // a proxy's page repeats the same workloads and paths every time, and a tracked
 // series keeps its strings, so after the first scrape they cost nothing.
 type interner struct {
-	mu sync.Mutex
-	m  map[string]string
+	mu    sync.Mutex
+	m     map[string]string
+	bytes int
 }
 
-// maxInterned bounds the table; values that never repeat (ids in paths) start it over.
-const maxInterned = 20_000
+// The table's bounds: values that never repeat (ids in paths) start it over, and a
+// value longer than a name or a normalised path is not kept at all.
+const (
+	maxInterned      = 20_000
+	maxInternedBytes = 2 << 20
+	maxInternedValue = 256
+)
 
 var labelValues = interner{m: map[string]string{}}
 
 func (in *interner) get(b []byte) string {
+	if len(b) > maxInternedValue {
+		return string(b)
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if s, ok := in.m[string(b)]; ok {
 		return s
 	}
-	if len(in.m) >= maxInterned {
+	if len(in.m) >= maxInterned || in.bytes+len(b) > maxInternedBytes {
 		clear(in.m)
+		in.bytes = 0
 	}
 	s := string(b)
 	in.m[s] = s
+	in.bytes += len(s)
 	return s
 }
 

@@ -119,6 +119,7 @@ func (s *Scraper) scrapePort(ctx context.Context, host string, port int, query s
 	u := "http://" + net.JoinHostPort(host, strconv.Itoa(port)) + s.Path
 	switch {
 	case query == "":
+	case strings.Contains(s.Path, "filter="): // --scrape-path names its own filter: it wins
 	case strings.Contains(s.Path, "?"): // --scrape-path may hold a query of its own
 		u += "&" + query
 	default:

@@ -36,6 +36,7 @@ type seriesKey struct {
 type proxySeries struct {
 	scrape uint64
 	last   map[seriesKey]seriesValue
+	grew   int // series that grew at the last scrape: the next one's starting capacity
 }
 
 type seriesValue struct {
@@ -58,7 +59,7 @@ func (t *Tracker) Observe(proxy string, series []Series, now time.Time) []Delta 
 		t.proxies[proxy] = ps
 	}
 	ps.scrape++
-	out := make([]Delta, 0, min(len(series), t.MaxSeries)) // on a busy proxy most series grow
+	out := make([]Delta, 0, ps.grew)
 	for i, s := range series {
 		if i >= t.MaxSeries {
 			break
@@ -79,6 +80,7 @@ func (t *Tracker) Observe(proxy string, series []Series, now time.Time) []Delta 
 			out = append(out, Delta{Family: s.Family, Labels: s.Labels, Count: uint64(grew), Time: now, History: !known})
 		}
 	}
+	ps.grew = len(out)
 	for key, v := range ps.last { // series no longer on the page are forgotten
 		if v.scrape != ps.scrape {
 			delete(ps.last, key)

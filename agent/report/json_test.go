@@ -82,6 +82,10 @@ func TestAppendersEncodeAsEncodingJSON(t *testing.T) {
 	t.Run("connection", func(t *testing.T) { checkAppender(t, appendConnection) })
 	t.Run("http", func(t *testing.T) { checkAppender(t, appendHTTP) })
 	t.Run("mesh", func(t *testing.T) { checkAppender(t, appendMesh) })
+	t.Run("address with a zone", func(t *testing.T) {
+		a := netip.MustParseAddr("fe80::1%eth\"0\\")
+		sameJSON(t, appendAddr(nil, a), a)
+	})
 }
 
 // TestEncodedReportDecodes reads a full report back as the manager does and finds
