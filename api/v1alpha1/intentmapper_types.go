@@ -81,8 +81,8 @@ type Intervals struct {
 
 	// scan is how often an agent reads /proc for established connections. Each scan
 	// walks the node's TCP table once per pod network namespace, so it is the agent's
-	// largest cost on a busy node; new connections are seen as they open (SYNs), and
-	// half of lastSeenStep keeps lastSeen current for long-lived ones.
+	// largest cost on a busy node; new connections are seen as they open (SYNs). Keep
+	// it at most half of lastSeenStep, so long-lived connections move lastSeen each step.
 	// +kubebuilder:default="30s"
 	// +optional
 	Scan *metav1.Duration `json:"scan,omitempty"`
