@@ -25,20 +25,27 @@ func TestAFullBacklogSaysRetryLater(t *testing.T) {
 	s := &Server{MaxBody: DefaultMaxBody, Backlog: store}
 	s.SetLeading(true)
 
-	before := testutil.ToFloat64(ReportsTotal(BacklogFull))
-	rec := httptest.NewRecorder()
-	s.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, Path, strings.NewReader(seedReport)))
-	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != BacklogRetryAfter || !strings.Contains(rec.Body.String(), "backlog") {
-		t.Errorf("backlog full: got %d %q %q", rec.Code, rec.Header().Get("Retry-After"), rec.Body.String())
-	}
-	if testutil.ToFloat64(ReportsTotal(BacklogFull)) != before+1 {
-		t.Error("the refusal is not counted")
-	}
+	expectToldToRetry(t, s, http.StatusTooManyRequests, BacklogRetryAfter, "backlog", BacklogFull)
 
 	store.Take(pending.Key{Namespace: "shop", Name: "web"}, time.Now()) // written
-	rec = httptest.NewRecorder()
+	rec := httptest.NewRecorder()
 	s.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, Path, strings.NewReader(seedReport))) // no token
 	if rec.Code != http.StatusUnauthorized {
 		t.Errorf("backlog with room, a report without a token: %d", rec.Code)
+	}
+}
+
+// expectToldToRetry posts a report and fails unless it is refused with code, the
+// Retry-After agents wait for, a body that says why, and one count of result.
+func expectToldToRetry(t *testing.T, s *Server, code int, retryAfter, says, result string) {
+	t.Helper()
+	before := testutil.ToFloat64(ReportsTotal(result))
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, Path, strings.NewReader(seedReport)))
+	if rec.Code != code || rec.Header().Get("Retry-After") != retryAfter || !strings.Contains(rec.Body.String(), says) {
+		t.Errorf("got %d %q %q, want %d, Retry-After %q, a body saying %q", rec.Code, rec.Header().Get("Retry-After"), rec.Body.String(), code, retryAfter, says)
+	}
+	if testutil.ToFloat64(ReportsTotal(result)) != before+1 {
+		t.Errorf("the refusal is not counted as %s", result)
 	}
 }

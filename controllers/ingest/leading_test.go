@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestAReplicaThatDoesNotLeadIsReadyAndSaysRetry: readiness must not wait for the lease
@@ -46,18 +44,10 @@ func TestAReplicaThatDoesNotLeadIsReadyAndSaysRetry(t *testing.T) {
 		t.Fatal("leading without the lease")
 	}
 
-	before := testutil.ToFloat64(ReportsTotal(NotLeader))
-	rec := httptest.NewRecorder()
-	s.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, Path, strings.NewReader(seedReport)))
-	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != RetryAfter || !strings.Contains(rec.Body.String(), "does not lead") {
-		t.Errorf("got %d %q %q", rec.Code, rec.Header().Get("Retry-After"), rec.Body.String())
-	}
-	if testutil.ToFloat64(ReportsTotal(NotLeader)) != before+1 {
-		t.Error("the refusal is not counted")
-	}
+	expectToldToRetry(t, s, http.StatusServiceUnavailable, RetryAfter, "does not lead", NotLeader)
 
 	s.SetLeading(true)
-	rec = httptest.NewRecorder()
+	rec := httptest.NewRecorder()
 	s.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, Path, strings.NewReader(seedReport))) // no token: authentication's turn
 	if rec.Code != http.StatusUnauthorized {
 		t.Errorf("leading, a report without a token: %d", rec.Code)
