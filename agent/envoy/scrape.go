@@ -74,15 +74,10 @@ func DefaultScraper() *Scraper {
 // name in every form Istio writes ("istiocustom.istio_requests_total.reporter.…", or
 // the Wasm plugin's "…;.;istio_requests_total"). Of an Envoy page only request counts
 // are read: connection counts come from ztunnel.
-var EnvoyFilter = familyFilter(RequestsTotal)
+var EnvoyFilter = regexp.QuoteMeta(RequestsTotal)
 
-func familyFilter(families ...string) string {
-	quoted := make([]string, len(families))
-	for i, f := range families {
-		quoted[i] = regexp.QuoteMeta(f)
-	}
-	return strings.Join(quoted, "|")
-}
+// envoyQuery asks for EnvoyFilter's stats alone.
+var envoyQuery = url.Values{"filter": {EnvoyFilter}}.Encode()
 
 // Scrape fetches and parses one proxy's page, whole.
 func (s *Scraper) Scrape(ctx context.Context, host string) ([]Series, error) {
@@ -96,7 +91,7 @@ func (s *Scraper) ScrapeEnvoy(ctx context.Context, host string) ([]Series, error
 	if !s.Filter {
 		return s.scrape(ctx, host, "")
 	}
-	return s.scrape(ctx, host, url.Values{"filter": {EnvoyFilter}}.Encode())
+	return s.scrape(ctx, host, envoyQuery)
 }
 
 func (s *Scraper) scrape(ctx context.Context, host, query string) ([]Series, error) {
