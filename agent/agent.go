@@ -202,20 +202,23 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 
 // observe turns decoded packets into observations.
 func observe(rep *report.Reporter) capture.Handler {
+	captured, decoded, malformed := metrics.Packets.WithLabelValues("captured"), metrics.Packets.WithLabelValues("decoded"),
+		metrics.Packets.WithLabelValues("malformed")
+	answers, syns := metrics.Observations.WithLabelValues("dns"), metrics.Observations.WithLabelValues("syn")
 	return func(data []byte, at time.Time, dec *packets.Decoder) {
-		metrics.Packets.WithLabelValues("captured").Inc()
+		captured.Inc()
 		switch dec.Decode(data, at) {
 		case packets.DNSAnswer:
-			metrics.Packets.WithLabelValues("decoded").Inc()
-			metrics.Observations.WithLabelValues("dns").Inc()
+			decoded.Inc()
+			answers.Inc()
 			rep.AddDNS(toDNS(&dec.Answer))
 		case packets.SYN:
-			metrics.Packets.WithLabelValues("decoded").Inc()
-			metrics.Observations.WithLabelValues("syn").Inc()
+			decoded.Inc()
+			syns.Inc()
 			o := dec.Open
 			rep.AddConnection(reportv1.Connection{Client: o.Client, Server: o.Server, Port: o.Port, Time: o.Time})
 		case packets.Malformed:
-			metrics.Packets.WithLabelValues("malformed").Inc()
+			malformed.Inc()
 		}
 	}
 }

@@ -2,9 +2,11 @@ package capture
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -75,16 +77,80 @@ func (c *collected) handle(data []byte, at time.Time, dec *packets.Decoder) {
 
 func startCapture(t *testing.T, filter Filter, snaplen int) *collected {
 	t.Helper()
+	c := openLoopback(t, filter, snaplen)
+	got := &collected{}
+	run(t, c, got)
+	return got
+}
+
+func openLoopback(t *testing.T, filter Filter, snaplen int) *Capture {
+	t.Helper()
 	c, err := Open([]string{"lo"}, filter, snaplen)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// run reads c into got until the test ends.
+func run(t *testing.T, c *Capture, got *collected) {
 	ctx, cancel := context.WithCancel(context.Background())
-	got := &collected{}
 	done := make(chan struct{})
 	go func() { c.Run(ctx, got.handle); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return got
+}
+
+// sendAnswers sends one DNS answer for each name from a server's address to a client's,
+// as fast as the socket takes them; nothing needs to listen at the client.
+func sendAnswers(t *testing.T, server, client string, names []string) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = pc.Close() }()
+	to, err := net.ResolveUDPAddr("udp", client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range names {
+		a := &layers.DNS{ID: uint16(i), QR: true, RA: true,
+			Questions: []layers.DNSQuestion{{Name: []byte(name), Type: layers.DNSTypeA, Class: layers.DNSClassIN}}}
+		a.Answers = []layers.DNSResourceRecord{{Name: []byte(name), Type: layers.DNSTypeA, Class: layers.DNSClassIN, TTL: 30, IP: net.IPv4(203, 0, 113, 90)}}
+		out := gopacket.NewSerializeBuffer()
+		if err := a.SerializeTo(out, gopacket.SerializeOptions{FixLengths: true}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pc.WriteTo(out.Bytes(), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func burstNames(prefix string, n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s-%d.burst.example", prefix, i)
+	}
+	return names
+}
+
+// countNamed counts the answers captured for names, once each name.
+func (c *collected) countNamed(names []string) int {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, a := range c.answers {
+		if want[string(a.Name)] {
+			delete(want, string(a.Name))
+			n++
+		}
+	}
+	return n
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -196,5 +262,77 @@ func TestOpenFailsClearlyOnAMissingInterface(t *testing.T) {
 	needRaw(t)
 	if _, err := Open([]string{"no-such-if0"}, packets.DNSFilter, SnaplenDNS); err == nil {
 		t.Fatal("opened a capture on an interface that does not exist")
+	}
+}
+
+// Packets queue while the reader waits between batches: a burst that arrives before any
+// read is all captured, each with the time the kernel received it, not the read's.
+func TestBurstQueuedBeforeReadingIsCapturedWithItsReceiveTime(t *testing.T) {
+	needRaw(t)
+	c := openLoopback(t, packets.DNSFilter, SnaplenDNS)
+	waitForReceiveTimes(t, c)
+	names := burstNames("queued", 300)
+	sendAnswers(t, "127.42.0.55:53", "127.42.0.10:40000", names)
+	sent := time.Now()
+	got := &collected{}
+	run(t, c, got)
+	eventually(t, "all 300 answers", func() bool { return got.countNamed(names) == len(names) })
+	got.mu.Lock()
+	defer got.mu.Unlock()
+	for _, a := range got.answers {
+		if strings.HasSuffix(string(a.Name), ".burst.example") && !a.Time.Before(sent) {
+			t.Fatalf("answer for %s stamped %v, after it was sent (%v): the read's time, not the kernel's", a.Name, a.Time, sent)
+		}
+	}
+	if d := c.Stats().Dropped; d != 0 {
+		t.Errorf("%d packets dropped from a burst of 300", d)
+	}
+}
+
+// waitForReceiveTimes waits until the kernel stamps packets as they arrive. It turns
+// receive times on for the first socket that asks a moment later, from a work queue;
+// until then, a packet is stamped when it is read.
+func waitForReceiveTimes(t *testing.T, c *Capture) {
+	t.Helper()
+	sock := c.open["lo"].sock
+	for i := range 100 {
+		name := fmt.Sprintf("probe-%d.stamp.example", i)
+		sendAnswers(t, "127.42.0.57:53", "127.42.0.12:40000", []string{name})
+		sent := time.Now()
+		time.Sleep(10 * time.Millisecond)
+		early := false
+		if _, err := sock.readQueued(func(_ []byte, at time.Time) { early = early || at.Before(sent) }); err != nil {
+			t.Fatal(err)
+		}
+		if early {
+			return
+		}
+	}
+	t.Fatal("the kernel never stamped a packet before it was read")
+}
+
+// A burst larger than the socket's queue loses packets, and every one lost is counted.
+func TestBurstBeyondTheQueueIsCountedAsDropped(t *testing.T) {
+	needRaw(t)
+	c := openLoopback(t, packets.DNSFilter, SnaplenDNS)
+	// The queue holds 2 × net.core.rmem_max, about 830 bytes a packet: 2,500 here, 500 on a
+	// default kernel.
+	names := burstNames("flood", 6000)
+	sendAnswers(t, "127.42.0.56:53", "127.42.0.11:40000", names)
+	got := &collected{}
+	run(t, c, got)
+	var captured int
+	eventually(t, "the queue read", func() bool {
+		n := got.countNamed(names)
+		stable := n == captured && n > 0
+		captured = n
+		return stable
+	})
+	dropped := c.Stats().Dropped
+	if dropped == 0 || captured == len(names) {
+		t.Fatalf("captured %d of %d, %d dropped: the burst should not have fit the queue", captured, len(names), dropped)
+	}
+	if captured+int(dropped) < len(names) {
+		t.Errorf("captured %d and counted %d dropped of %d sent: %d lost uncounted", captured, dropped, len(names), len(names)-captured-int(dropped))
 	}
 }
