@@ -1,5 +1,6 @@
 // Package capture reads packets from AF_PACKET sockets with a kernel BPF filter
-// attached, on a list of interfaces or all of them.
+// attached: one socket for every interface, new ones included, or one for each
+// named interface.
 package capture
 
 import (
@@ -7,15 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -23,7 +19,8 @@ import (
 	"github.com/intent-mapper/intent-mapper/agent/packets"
 )
 
-// Handler receives each packet that passed the filter. data is valid only during the call.
+// Handler receives each packet that passed the filter, from its IP header on. data is
+// valid only during the call.
 type Handler func(data []byte, at time.Time, dec *packets.Decoder)
 
 // Filter builds the kernel filter for a link framing.
@@ -35,98 +32,94 @@ type Stats struct {
 	Dropped  uint64 // packets the kernel dropped for want of room
 }
 
-// handle is one open socket on one interface.
-type handle struct {
-	name string
-	sock *socket
-	dec  *packets.Decoder
-}
-
-// rescanEvery is how often a capture of all interfaces looks for new ones (a new
-// pod's veth, say).
-const rescanEvery = 15 * time.Second
-
-// Open opens a filtered socket on each named interface, or on every interface that is
-// up when names is empty (and then on new ones as they come up, while Run runs).
-// Failing to open one (no CAP_NET_RAW) is an error.
-func Open(names []string, filter Filter, snaplen int) (*Capture, error) {
-	c := &Capture{filter: filter, snaplen: snaplen, all: len(names) == 0, open: map[string]*handle{}}
-	if c.all {
-		var err error
-		if names, err = upInterfaces(); err != nil {
-			return nil, err
-		}
-	}
-	for _, name := range names {
-		h, err := openOne(name, filter, snaplen)
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		c.open[name] = h
-	}
-	if len(c.open) == 0 {
-		return nil, errors.New("no interface to capture on")
-	}
-	return c, nil
-}
-
-func upInterfaces() ([]string, error) {
-	ifaces, err := net.Interfaces()
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, i := range ifaces {
-		if i.Flags&net.FlagUp != 0 {
-			names = append(names, i.Name)
-		}
-	}
-	return names, nil
-}
-
 // Capture lengths: a SYN is all headers; a DNS answer over UDP with EDNS stays within
-// 4096 bytes. Each socket holds one buffer of this size, so small ones keep a node with
-// many interfaces cheap.
+// 4096 bytes. The kernel cuts each packet there before it takes room in the ring.
 const (
 	SnaplenSYN = 256
 	SnaplenDNS = 8192
 )
 
-func openOne(name string, filter Filter, snaplen int) (*handle, error) {
-	link, first := linkOf(name)
-	prog, err := filter(link)
+// Capture is a set of open sockets.
+type Capture struct {
+	socks    []*socket
+	captured atomic.Uint64
+
+	mu      sync.Mutex
+	dropped uint64
+}
+
+// Open opens a filtered socket on each named interface, or one on every interface,
+// those that come up later included, when names is empty. Failing to open one (no
+// CAP_NET_RAW) is an error.
+func Open(names []string, filter Filter, snaplen int) (*Capture, error) {
+	prog, err := filter(packets.LinkRawIP) // cooked sockets: every packet starts at IP
 	if err != nil {
 		return nil, err
 	}
-	if loopback(name) {
-		prog = incomingOnly(prog)
-	}
-	sock, err := openSocket(name, snaplen, prog)
+	lo, err := loopbackIndex()
 	if err != nil {
-		if errors.Is(err, unix.EPERM) {
-			return nil, fmt.Errorf("capturing on %s: %w: the agent needs CAP_NET_RAW", name, err)
-		}
-		return nil, fmt.Errorf("capturing on %s: %w", name, err)
+		return nil, err
 	}
-	return &handle{name: name, sock: sock, dec: packets.NewDecoder(first)}, nil
+	prog = cutAt(loopbackOnce(lo, prog), snaplen)
+	indexes := []int{0} // every interface
+	if len(names) > 0 {
+		indexes = indexes[:0]
+		for _, name := range names {
+			i, err := net.InterfaceByName(name)
+			if err != nil {
+				return nil, fmt.Errorf("capturing on %s: %w", name, err)
+			}
+			indexes = append(indexes, i.Index)
+		}
+	}
+	c := &Capture{}
+	for i, index := range indexes {
+		sock, err := openSocket(index, prog)
+		if err != nil {
+			c.Close()
+			if len(names) > 0 {
+				return nil, fmt.Errorf("capturing on %s: %w", names[i], withCapability(err))
+			}
+			return nil, fmt.Errorf("capturing on every interface: %w", withCapability(err))
+		}
+		c.socks = append(c.socks, sock)
+	}
+	return c, nil
 }
 
-// loopback says whether name is a loopback interface.
-func loopback(name string) bool {
-	i, err := net.InterfaceByName(name)
-	return err == nil && i.Flags&net.FlagLoopback != 0
+func withCapability(err error) error {
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("%w: the agent needs CAP_NET_RAW", err)
+	}
+	return err
+}
+
+// loopbackIndex is the loopback interface's index, 0 if there is none.
+func loopbackIndex() (uint32, error) {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return 0, err
+	}
+	for _, i := range ifaces {
+		if i.Flags&net.FlagLoopback != 0 {
+			return uint32(i.Index), nil
+		}
+	}
+	return 0, nil
 }
 
 // packetOutgoing is the kernel's PACKET_OUTGOING packet type (linux/if_packet.h).
 const packetOutgoing = 4
 
-// incomingOnly prepends to prog a test that drops packets the host sends. Loopback
-// carries each packet twice, leaving and arriving: keeping one copy halves the work
-// and never loses one. Elsewhere (a pod's veth) what the host sends is what a pod
-// receives, so only loopback gets it. prog's jumps are relative: prepending keeps them.
-func incomingOnly(prog []bpf.RawInstruction) []bpf.RawInstruction {
+// loopbackOnce prepends to prog a test that drops packets the host sends on loopback.
+// Loopback carries each packet twice, leaving and arriving: keeping one copy halves
+// the work and never loses one. Elsewhere (a pod's veth) what the host sends is what a
+// pod receives, so only loopback gets it. prog's jumps are relative: prepending keeps
+// them.
+func loopbackOnce(lo uint32, prog []bpf.RawInstruction) []bpf.RawInstruction {
 	head, _ := bpf.Assemble([]bpf.Instruction{
+		bpf.LoadExtension{Num: bpf.ExtInterfaceIndex},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: lo, SkipFalse: 3},
 		bpf.LoadExtension{Num: bpf.ExtType},
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: packetOutgoing, SkipFalse: 1},
 		bpf.RetConstant{Val: 0},
@@ -134,145 +127,51 @@ func incomingOnly(prog []bpf.RawInstruction) []bpf.RawInstruction {
 	return append(head, prog...)
 }
 
-// linkOf reads an interface's hardware type: ARPHRD_NONE (65534) and the other
-// IP-only devices carry raw IP; the rest, loopback included, Ethernet framing.
-func linkOf(name string) (int, gopacket.LayerType) {
-	raw, err := os.ReadFile("/sys/class/net/" + name + "/type")
-	if err == nil {
-		if t, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil && (t == 65534 || t == 776) {
-			return packets.LinkRawIP, layers.LayerTypeIPv4
+// cutAt makes prog keep at most snaplen bytes of a packet it accepts: a filter's
+// return value is how much of the packet the kernel copies.
+func cutAt(prog []bpf.RawInstruction, snaplen int) []bpf.RawInstruction {
+	const retConstant = 0x06 // BPF_RET | BPF_K
+	out := make([]bpf.RawInstruction, len(prog))
+	for i, ins := range prog {
+		if ins.Op == retConstant && ins.K > uint32(snaplen) {
+			ins.K = uint32(snaplen)
 		}
+		out[i] = ins
 	}
-	return packets.LinkEthernet, layers.LayerTypeEthernet
-}
-
-// Capture is a set of open sockets.
-type Capture struct {
-	filter  Filter
-	snaplen int
-	all     bool
-	mu      sync.Mutex
-	open    map[string]*handle
-	dropped uint64 // under mu
-
-	captured atomic.Uint64
-}
-
-// Interfaces names the interfaces captured on.
-func (c *Capture) Interfaces() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]string, 0, len(c.open))
-	for name := range c.open {
-		out = append(out, name)
-	}
-	slices.Sort(out)
 	return out
 }
 
-// Run reads every socket until ctx ends, handing each packet to handle from the
-// socket's own goroutine (one decoder per socket).
+// Run reads every socket until ctx ends, handing each packet to fn from the socket's
+// own goroutine (one decoder per socket). It closes the capture when it returns.
 func (c *Capture) Run(ctx context.Context, fn Handler) {
 	var wg sync.WaitGroup
-	start := func(h *handle) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.read(ctx, h, fn)
-		}()
+	for _, s := range c.socks {
+		wg.Go(func() { c.read(s, fn) })
 	}
-	c.mu.Lock()
-	for _, h := range c.open {
-		start(h)
-	}
-	c.mu.Unlock()
-	tick := time.NewTicker(rescanEvery)
-	defer tick.Stop()
-	for done := false; !done; {
-		select {
-		case <-ctx.Done():
-			done = true
-		case <-tick.C:
-			if c.all {
-				for _, h := range c.openNew() {
-					start(h)
-				}
-			}
-		}
-	}
-	c.Close() // unblocks the reads
+	<-ctx.Done()
+	c.Close() // ends the reads
 	wg.Wait()
 }
 
-// openNew opens sockets on interfaces that came up since the last look.
-func (c *Capture) openNew() []*handle {
-	names, err := upInterfaces()
-	if err != nil {
-		return nil
-	}
-	var opened []*handle
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, name := range names {
-		if c.open[name] != nil {
-			continue
-		}
-		if h, err := openOne(name, c.filter, c.snaplen); err == nil {
-			c.open[name] = h
-			opened = append(opened, h)
-		}
-	}
-	return opened
-}
-
-// A socket's reader lets packets queue between batches: at a thousand a second, a
-// wake-up every ten packets instead of every one. The pause is cut so that about
-// batchTarget packets queue at the rate just seen, well within what rcvBuffer holds;
-// a burst the queue cannot hold is counted as dropped.
-const (
-	batchPause  = 10 * time.Millisecond
-	batchTarget = 64
-)
-
-// read reads one socket until ctx ends or its interface goes away.
-func (c *Capture) read(ctx context.Context, h *handle, fn Handler) {
-	deliver := func(data []byte, at time.Time) { fn(data, at, h.dec) }
-	last := time.Now()
-	for ctx.Err() == nil {
-		n, err := h.sock.readQueued(deliver)
+// read reads one socket until it is closed.
+func (c *Capture) read(s *socket, fn Handler) {
+	dec := packets.NewDecoder(layers.LayerTypeIPv4) // raw IP, either version
+	deliver := func(data []byte, at time.Time) { fn(data, at, dec) }
+	for {
+		n, err := s.readBlocks(deliver)
 		c.captured.Add(uint64(n))
 		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			if _, gone := net.InterfaceByName(h.name); gone != nil {
-				c.mu.Lock()
-				delete(c.open, h.name)
-				c.mu.Unlock()
-				_ = h.sock.close()
-				return
-			}
+			return
 		}
-		now := time.Now()
-		time.Sleep(pauseAfter(n, now.Sub(last))) // after an error too: a transient one must not spin
-		last = now
 	}
-}
-
-// pauseAfter is the pause after a batch of n packets that came in elapsed.
-func pauseAfter(n int, elapsed time.Duration) time.Duration {
-	if n <= batchTarget {
-		return batchPause
-	}
-	return min(batchPause, elapsed*batchTarget/time.Duration(n))
 }
 
 // Stats returns the counts so far, the kernel's drops included.
 func (c *Capture) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, h := range c.open {
-		if d, err := h.sock.drops(); err == nil {
+	for _, s := range c.socks {
+		if d, err := s.drops(); err == nil {
 			c.dropped += d // the kernel resets its counts on each read
 		}
 	}
@@ -281,9 +180,7 @@ func (c *Capture) Stats() Stats {
 
 // Close closes every socket.
 func (c *Capture) Close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, h := range c.open {
-		_ = h.sock.close()
+	for _, s := range c.socks {
+		_ = s.close()
 	}
 }
