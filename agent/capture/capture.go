@@ -74,7 +74,7 @@ func Open(names []string, filter Filter, snaplen int) (*Capture, error) {
 	}
 	c := &Capture{}
 	for i, index := range indexes {
-		sock, err := openSocket(index, prog)
+		sock, err := openSocket(index, prog, snaplen)
 		if err != nil {
 			c.Close()
 			if len(names) > 0 {

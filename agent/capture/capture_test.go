@@ -302,7 +302,7 @@ func TestBurstQueuedBeforeReadingIsCapturedWithItsReceiveTime(t *testing.T) {
 func TestBurstBeyondTheQueueIsCountedAsDropped(t *testing.T) {
 	needRaw(t)
 	c := openLoopback(t, packets.DNSFilter, SnaplenDNS)
-	names := burstNames("flood", 20_000) // the ring holds about 3,000 such answers
+	names := burstNames("flood", 20_000) // the ring holds a few thousand such answers
 	sendAnswers(t, "127.42.0.56:53", "127.42.0.11:40000", names)
 	got := &collected{}
 	run(t, c, got)

@@ -23,21 +23,37 @@ import (
 // The socket is cooked (SOCK_DGRAM): every packet starts at its IP header, whatever
 // the interface's framing, so one filter and one decoder serve every interface.
 type socket struct {
-	file *os.File
-	conn syscall.RawConn
-	ring []byte
-	next int // the block to read next
+	file      *os.File
+	conn      syscall.RawConn
+	ring      []byte
+	blockSize int
+	next      int // the block to read next
 }
 
-// The ring: 256 KiB a socket, mapped into the agent's memory. A block holds a
-// blockTimeout's packets at a few thousand a second; a burst that fills all blocks
-// before the reader empties one is dropped, and counted.
+// The ring: blocks of blockSize(snaplen), 512 KiB for DNS answers and 128 KiB for
+// SYNs, mapped into the agent's memory. At a few thousand packets a second a block
+// closes on its timeout, so the ring holds blocks × blockTimeout (1.6 s) of traffic
+// for a reader held up by the node's other work; beyond, a block closes when full,
+// and the ring holds about 2,000 answers. A burst that fills it before the reader
+// empties a block is dropped, and counted.
 const (
-	blockSize    = 32 << 10
-	blocks       = 8
-	blockTimeout = 20 // milliseconds
+	blocks       = 32
+	blockTimeout = 50 // milliseconds
 	frameSize    = 2048
+	// packetRoom is what the kernel writes beside a packet: the block's header, the
+	// packet's tpacket3_hdr and sockaddr_ll, aligned.
+	packetRoom = 256
 )
+
+// blockSize is the smallest block that holds a packet cut at snaplen: a power of two,
+// at least a page.
+func blockSize(snaplen int) int {
+	size := os.Getpagesize()
+	for size < snaplen+packetRoom {
+		size *= 2
+	}
+	return size
+}
 
 // Offsets in the kernel's structures (linux/if_packet.h): a block starts with
 // tpacket_block_desc, whose tpacket_hdr_v1 says the block's owner, its packet count
@@ -55,14 +71,15 @@ const (
 )
 
 // openSocket opens a socket on the interface with index ifindex, or on every
-// interface with 0, with prog as its kernel filter. The filter is attached before
+// interface with 0, with prog as its kernel filter, for packets cut at snaplen. The filter is attached before
 // the socket is bound, so no unfiltered packet is ever queued.
-func openSocket(ifindex int, prog []bpf.RawInstruction) (*socket, error) {
+func openSocket(ifindex int, prog []bpf.RawInstruction, snaplen int) (*socket, error) {
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("opening a packet socket: %w", err)
 	}
-	ring, err := setUp(fd, ifindex, prog)
+	size := blockSize(snaplen)
+	ring, err := setUp(fd, ifindex, prog, size)
 	if err != nil {
 		if ring != nil {
 			_ = unix.Munmap(ring)
@@ -77,10 +94,10 @@ func openSocket(ifindex int, prog []bpf.RawInstruction) (*socket, error) {
 		_ = unix.Munmap(ring)
 		return nil, err
 	}
-	return &socket{file: file, conn: conn, ring: ring}, nil
+	return &socket{file: file, conn: conn, ring: ring, blockSize: size}, nil
 }
 
-func setUp(fd, ifindex int, prog []bpf.RawInstruction) ([]byte, error) {
+func setUp(fd, ifindex int, prog []bpf.RawInstruction, size int) ([]byte, error) {
 	if len(prog) == 0 {
 		return nil, errors.New("an empty kernel filter")
 	}
@@ -95,12 +112,12 @@ func setUp(fd, ifindex int, prog []bpf.RawInstruction) ([]byte, error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
 		return nil, fmt.Errorf("asking for TPACKET_V3: %w", err)
 	}
-	req := unix.TpacketReq3{Block_size: blockSize, Block_nr: blocks, Frame_size: frameSize,
-		Frame_nr: blocks * blockSize / frameSize, Retire_blk_tov: blockTimeout}
+	req := unix.TpacketReq3{Block_size: uint32(size), Block_nr: blocks, Frame_size: frameSize,
+		Frame_nr: uint32(blocks * size / frameSize), Retire_blk_tov: blockTimeout}
 	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
 		return nil, fmt.Errorf("making the receive ring: %w", err)
 	}
-	ring, err := unix.Mmap(fd, 0, blockSize*blocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	ring, err := unix.Mmap(fd, 0, size*blocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("mapping the receive ring: %w", err)
 	}
@@ -115,7 +132,7 @@ func (s *socket) readBlocks(fn func(data []byte, at time.Time)) (int, error) {
 	n := 0
 	err := s.conn.Read(func(uintptr) bool {
 		for {
-			block := s.ring[s.next*blockSize : (s.next+1)*blockSize]
+			block := s.ring[s.next*s.blockSize : (s.next+1)*s.blockSize]
 			status := (*uint32)(unsafe.Pointer(&block[blockStatusAt]))
 			if atomic.LoadUint32(status)&unix.TP_STATUS_USER == 0 {
 				return n > 0 // with nothing read, wait for the kernel to close a block
