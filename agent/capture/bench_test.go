@@ -3,7 +3,6 @@ package capture
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
@@ -133,26 +131,20 @@ func benchCapture(b *testing.B, start func(count func([]byte, time.Time, *packet
 
 // sendSpread sends n DNS answers on loopback, one every benchGap.
 func sendSpread(n int) error {
-	pc, err := net.ListenPacket("udp", benchServer)
+	pc, to, err := udpFrom(benchServer, benchClient)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = pc.Close() }()
-	to, err := net.ResolveUDPAddr("udp", benchClient)
+	a, err := answer(0, benchName)
 	if err != nil {
-		return err
-	}
-	a := &layers.DNS{QR: true, RA: true, Questions: []layers.DNSQuestion{{Name: []byte(benchName), Type: layers.DNSTypeA, Class: layers.DNSClassIN}}}
-	a.Answers = []layers.DNSResourceRecord{{Name: []byte(benchName), Type: layers.DNSTypeA, Class: layers.DNSClassIN, TTL: 30, IP: net.IPv4(203, 0, 113, 91)}}
-	out := gopacket.NewSerializeBuffer()
-	if err := a.SerializeTo(out, gopacket.SerializeOptions{FixLengths: true}); err != nil {
 		return err
 	}
 	tick := time.NewTicker(benchGap)
 	defer tick.Stop()
 	for range n {
 		<-tick.C
-		if _, err := pc.WriteTo(out.Bytes(), to); err != nil {
+		if _, err := pc.WriteTo(a, to); err != nil {
 			return err
 		}
 	}

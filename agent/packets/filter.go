@@ -9,7 +9,7 @@ import (
 // Link framings the kernel filters are built for.
 const (
 	LinkEthernet = iota // Ethernet, possibly with one 802.1Q tag
-	LinkRawIP           // IP with no link header (tun, wireguard)
+	LinkRawIP           // IP with no link header (tun, wireguard, the capture's cooked sockets)
 )
 
 // What a filter lets through to user space.

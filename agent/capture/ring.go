@@ -1,28 +1,32 @@
 package capture
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
 
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/gopacket/gopacket/endian"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/intent-mapper/intent-mapper/agent/packets"
 )
 
-// socket is one AF_PACKET socket with a TPACKET_V3 receive ring. The kernel fills a
+// ring is one AF_PACKET socket with a TPACKET_V3 receive ring. The kernel fills a
 // block of the ring with packets and wakes the reader only when it closes the block:
-// when it is full or blockTimeout after its first packet. A reader woken once a
-// packet, at a thousand a second, spent more CPU waking than reading.
-//
-// The socket is cooked (SOCK_DGRAM): every packet starts at its IP header, whatever
-// the interface's framing, so one filter and one decoder serve every interface.
-type socket struct {
+// when it is full, or on the retire timer (every blockTimeout) once it holds a packet.
+// A reader woken once a packet, at a thousand a second, spent more CPU waking than
+// reading.
+type ring struct {
 	file      *os.File
 	conn      syscall.RawConn
 	ring      []byte
@@ -31,11 +35,11 @@ type socket struct {
 }
 
 // The ring: blocks of blockSize(snaplen), 512 KiB for DNS answers and 128 KiB for
-// SYNs, mapped into the agent's memory. At a few thousand packets a second a block
-// closes on its timeout, so the ring holds blocks × blockTimeout (1.6 s) of traffic
-// for a reader held up by the node's other work; beyond, a block closes when full,
-// and the ring holds about 2,000 answers. A burst that fills it before the reader
-// empties a block is dropped, and counted.
+// SYNs, mapped into the agent's memory. Below about 1,500 answers (450 SYNs) a second
+// a block closes on its timer, so the ring holds blocks × blockTimeout (1.6 s) of
+// traffic for a reader held up by the node's other work; above, blocks close when
+// full, and the ring holds about 2,000 answers (700 SYNs). A burst that fills it
+// before the reader empties a block is dropped, and counted.
 const (
 	blocks       = 32
 	blockTimeout = 50 // milliseconds
@@ -70,19 +74,19 @@ const (
 	packetHeader   = 28 // through tp_net
 )
 
-// openSocket opens a socket on the interface with index ifindex, or on every
+// openRing opens a socket on the interface with index ifindex, or on every
 // interface with 0, with prog as its kernel filter, for packets cut at snaplen. The filter is attached before
 // the socket is bound, so no unfiltered packet is ever queued.
-func openSocket(ifindex int, prog []bpf.RawInstruction, snaplen int) (*socket, error) {
+func openRing(ifindex int, prog []bpf.RawInstruction, snaplen int) (*ring, error) {
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("opening a packet socket: %w", err)
 	}
 	size := blockSize(snaplen)
-	ring, err := setUp(fd, ifindex, prog, size)
+	mem, err := setUpRing(fd, ifindex, prog, size)
 	if err != nil {
-		if ring != nil {
-			_ = unix.Munmap(ring)
+		if mem != nil {
+			_ = unix.Munmap(mem)
 		}
 		_ = unix.Close(fd)
 		return nil, err
@@ -91,23 +95,15 @@ func openSocket(ifindex int, prog []bpf.RawInstruction, snaplen int) (*socket, e
 	conn, err := file.SyscallConn()
 	if err != nil {
 		_ = file.Close()
-		_ = unix.Munmap(ring)
+		_ = unix.Munmap(mem)
 		return nil, err
 	}
-	return &socket{file: file, conn: conn, ring: ring, blockSize: size}, nil
+	return &ring{file: file, conn: conn, ring: mem, blockSize: size}, nil
 }
 
-func setUp(fd, ifindex int, prog []bpf.RawInstruction, size int) ([]byte, error) {
-	if len(prog) == 0 {
-		return nil, errors.New("an empty kernel filter")
-	}
-	filter := make([]unix.SockFilter, len(prog))
-	for i, ins := range prog {
-		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
-	}
-	fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
-	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
-		return nil, fmt.Errorf("attaching the filter: %w", err)
+func setUpRing(fd, ifindex int, prog []bpf.RawInstruction, size int) ([]byte, error) {
+	if err := attach(fd, prog); err != nil {
+		return nil, err
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
 		return nil, fmt.Errorf("asking for TPACKET_V3: %w", err)
@@ -125,13 +121,14 @@ func setUp(fd, ifindex int, prog []bpf.RawInstruction, size int) ([]byte, error)
 	return ring, err
 }
 
-// readBlocks hands fn every packet of every block the kernel has closed, first
-// waiting for one if none is. It returns how many packets it handed over; data is
-// valid only during fn. An error means the socket was closed.
-func (s *socket) readBlocks(fn func(data []byte, at time.Time)) (int, error) {
+// readBlocks hands fn every packet of the blocks the kernel has closed, at most a
+// ring's worth, first waiting for one if none is (a ring fed faster than it is read
+// still lets Close in). It returns how many packets it handed over; data is valid
+// only during fn. An error means the socket was closed.
+func (s *ring) readBlocks(fn func(data []byte, at time.Time)) (int, error) {
 	n := 0
 	err := s.conn.Read(func(uintptr) bool {
-		for {
+		for range blocks {
 			block := s.ring[s.next*s.blockSize : (s.next+1)*s.blockSize]
 			status := (*uint32)(unsafe.Pointer(&block[blockStatusAt]))
 			if atomic.LoadUint32(status)&unix.TP_STATUS_USER == 0 {
@@ -141,6 +138,7 @@ func (s *socket) readBlocks(fn func(data []byte, at time.Time)) (int, error) {
 			atomic.StoreUint32(status, unix.TP_STATUS_KERNEL) // the block is the kernel's again
 			s.next = (s.next + 1) % blocks
 		}
+		return true
 	})
 	return n, err
 }
@@ -162,13 +160,17 @@ func readBlock(block []byte, fn func(data []byte, at time.Time)) int {
 		}
 		sec, nsec := binary.NativeEndian.Uint32(p[packetSecAt:]), binary.NativeEndian.Uint32(p[packetNsecAt:])
 		fn(p[start:start+size], time.Unix(int64(sec), int64(nsec)))
-		at += int(binary.NativeEndian.Uint32(p[packetNextAt:]))
+		next := int(binary.NativeEndian.Uint32(p[packetNextAt:]))
+		if next == 0 {
+			return i + 1
+		}
+		at += next
 	}
 	return count
 }
 
 // drops returns the packets the kernel dropped for want of room since the last call.
-func (s *socket) drops() (uint64, error) {
+func (s *ring) drops() (uint64, error) {
 	var stats *unix.TpacketStatsV3
 	var err error
 	if cerr := s.conn.Control(func(fd uintptr) {
@@ -184,7 +186,7 @@ func (s *socket) drops() (uint64, error) {
 
 // close closes the socket, then unmaps its ring: closing waits for a read in
 // progress, and every read of the ring happens within one.
-func (s *socket) close() error {
+func (s *ring) close() error {
 	err := s.file.Close()
 	if errors.Is(err, os.ErrClosed) {
 		return nil
@@ -193,4 +195,89 @@ func (s *socket) close() error {
 		err = uerr
 	}
 	return err
+}
+
+// rings are a ring socket on each named interface, or one on every interface.
+type rings struct {
+	socks    []*ring
+	captured atomic.Uint64
+
+	mu      sync.Mutex
+	dropped uint64
+}
+
+// openRings opens a ring on each interface index; 0 is every interface.
+func openRings(indexes []int, names []string, prog []bpf.RawInstruction, snaplen int) (*rings, error) {
+	c := &rings{}
+	prog = cutAt(prog, snaplen)
+	for i, index := range indexes {
+		sock, err := openRing(index, prog, snaplen)
+		if err != nil {
+			c.close()
+			if len(names) > 0 {
+				return nil, fmt.Errorf("capturing on %s: %w", names[i], withCapability(err))
+			}
+			return nil, fmt.Errorf("capturing on every interface: %w", withCapability(err))
+		}
+		c.socks = append(c.socks, sock)
+	}
+	return c, nil
+}
+
+// cutAt makes prog keep at most snaplen bytes of a packet it accepts: a filter's
+// return value is how much of the packet the kernel copies into the ring.
+func cutAt(prog []bpf.RawInstruction, snaplen int) []bpf.RawInstruction {
+	const retConstant = 0x06 // BPF_RET | BPF_K
+	out := make([]bpf.RawInstruction, len(prog))
+	for i, ins := range prog {
+		if ins.Op == retConstant && ins.K > uint32(snaplen) {
+			ins.K = uint32(snaplen)
+		}
+		out[i] = ins
+	}
+	return out
+}
+
+// run reads every ring until ctx ends, handing each packet to fn from the ring's own
+// goroutine (one decoder per ring). It closes the rings when it returns.
+func (c *rings) run(ctx context.Context, fn Handler) {
+	var wg sync.WaitGroup
+	for _, s := range c.socks {
+		wg.Go(func() { c.read(s, fn) })
+	}
+	<-ctx.Done()
+	c.close() // ends the reads
+	wg.Wait()
+}
+
+// read reads one ring until it is closed.
+func (c *rings) read(s *ring, fn Handler) {
+	dec := packets.NewDecoder(layers.LayerTypeIPv4) // raw IP, either version
+	deliver := func(data []byte, at time.Time) { fn(data, at, dec) }
+	for {
+		n, err := s.readBlocks(deliver)
+		c.captured.Add(uint64(n))
+		if err != nil {
+			return
+		}
+	}
+}
+
+// stats returns the counts so far, the kernel's drops included.
+func (c *rings) stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.socks {
+		if d, err := s.drops(); err == nil {
+			c.dropped += d // the kernel resets its counts on each read
+		}
+	}
+	return Stats{Captured: c.captured.Load(), Dropped: c.dropped}
+}
+
+// close closes every ring.
+func (c *rings) close() {
+	for _, s := range c.socks {
+		_ = s.close()
+	}
 }
