@@ -125,10 +125,17 @@ func (r *Reporter) AddDNS(a reportv1.DNSAnswer) {
 	r.mu.Unlock()
 }
 
-// AddHTTP records HTTP calls counted by a mesh proxy.
+// AddHTTP records HTTP calls counted by mesh proxies. It keeps calls itself when the
+// batch has none yet, as after every report: a scrape round's calls are megabytes, and
+// a copy of them doubled the agent's heap at each round. The caller must not change
+// calls afterwards.
 func (r *Reporter) AddHTTP(calls ...reportv1.HTTPCall) {
 	r.mu.Lock()
-	r.http = append(r.http, calls...)
+	if len(r.http) == 0 {
+		r.http = calls
+	} else {
+		r.http = append(r.http, calls...)
+	}
 	r.mu.Unlock()
 }
 

@@ -281,3 +281,22 @@ func TestHalvesKeepEveryObservationInOrder(t *testing.T) {
 		t.Fatalf("two observations halved into %d and %d", a.Len(), b.Len())
 	}
 }
+
+// A scrape round's calls, megabytes on a busy node, are kept rather than copied into
+// an empty batch; a second round's are added after them, and a report has both.
+func TestHTTPCallsAreKeptNotCopied(t *testing.T) {
+	r := New(Options{Node: "n", BufferSize: 100_000, MaxPerReport: 100_000})
+	first := make([]reportv1.HTTPCall, 10_000)
+	allocs := testing.AllocsPerRun(10, func() {
+		r.http = nil // an empty batch, as after a report
+		r.AddHTTP(first...)
+	})
+	if allocs != 0 {
+		t.Errorf("%.0f allocations to add 10,000 calls to an empty batch: copied", allocs)
+	}
+	r.AddHTTP(reportv1.HTTPCall{Path: "/second"})
+	r.closeBatch()
+	if n := len(r.outbox[0].HTTP); n != len(first)+1 || r.outbox[0].HTTP[n-1].Path != "/second" {
+		t.Errorf("a report of %d calls, want both rounds' %d", n, len(first)+1)
+	}
+}
