@@ -270,30 +270,29 @@ func (c *queues) run(ctx context.Context, fn Handler) {
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			return
 		}
-		read := 0
 		for _, ev := range events[:max(n, 0)] {
 			if int(ev.Fd) == c.wake {
 				return
 			}
-			read += c.drain(int(ev.Fd), deliver)
+			c.drain(int(ev.Fd), deliver)
 		}
 		if !time.Now().Before(next) {
 			c.openNew()
 			next = time.Now().Add(c.rescan)
 		}
-		if read > 0 {
-			time.Sleep(batchPause)
+		if n > 0 {
+			time.Sleep(batchPause) // after an error too: a socket that keeps failing must not spin
 		}
 	}
 }
 
 // drain reads one socket's queue; a socket whose interface went away is closed.
-func (c *queues) drain(fd int, deliver func([]byte, time.Time)) int {
+func (c *queues) drain(fd int, deliver func([]byte, time.Time)) {
 	c.mu.Lock()
 	s := c.socks[fd]
 	c.mu.Unlock()
 	if s == nil {
-		return 0
+		return
 	}
 	n, err := s.drain(deliver)
 	c.mu.Lock()
@@ -304,7 +303,6 @@ func (c *queues) drain(fd int, deliver func([]byte, time.Time)) int {
 			c.remove(s)
 		}
 	}
-	return n
 }
 
 // stats returns the counts so far, the kernel's drops included.
